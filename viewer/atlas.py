@@ -1,0 +1,416 @@
+"""The atlas: a TOML manifest plus one mesh file per structure (see ``docs/atlas-format.md``).
+
+Loading validates everything and reports every problem at once as an :class:`AtlasError`.
+This module knows nothing of VTK: meshes are read with trimesh into numpy arrays.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from viewer.errors import AtlasError
+from viewer.levels import VERTEBRAE
+
+MANIFEST = "atlas.toml"
+SIDES = ("left", "right", "midline")
+KINDS = ("muscle", "bone", "fascia", "ligament", "other")
+MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off")
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_ATLAS_KEYS = {"name", "version", "units", "frame", "description", "sources"}
+_ATLAS_REQUIRED = {"name", "version", "units", "frame"}
+_SOURCE_KEYS = {"name", "version", "licence", "licence_file", "attribution"}
+_SOURCE_REQUIRED = {"name", "licence", "attribution"}
+_LAYER_KEYS = {"name", "depth", "colour", "description"}
+_LAYER_REQUIRED = {"name", "depth", "colour"}
+_STRUCTURE_KEYS = {
+    "id", "name", "muscle", "group", "side", "kind", "layer", "colour", "mesh", "levels", "teaching",
+}
+_STRUCTURE_REQUIRED = {"id", "name", "muscle", "group", "side", "kind", "layer", "mesh"}
+_TEACHING_KEYS = ("origin", "insertion", "innervation", "action", "notes")
+_SPINE_KEYS = {"name", "centre"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A data source of the atlas with its licence."""
+
+    name: str
+    licence: str
+    attribution: str
+    version: str = ""
+    licence_file: str = ""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer of structures; ``depth`` 1 is outermost."""
+
+    name: str
+    depth: int
+    colour: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Teaching:
+    """Teaching text for a structure, in the project's own words."""
+
+    origin: str = ""
+    insertion: str = ""
+    innervation: str = ""
+    action: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class MeshData:
+    """Triangle mesh as arrays.
+
+    Attributes
+    ----------
+    vertices : (n, 3) float64 array, mm in the atlas frame.
+    faces : (m, 3) int64 array of vertex indices.
+    point_data : mapping of name to (n,) array of per-vertex data (e.g. ``segment``, ``side``).
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    point_data: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_triangles(self) -> int:
+        return int(len(self.faces))
+
+
+@dataclass(frozen=True)
+class Structure:
+    """One muscle, bone or other structure of the atlas (metadata only; geometry is in ``Atlas.meshes``)."""
+
+    id: str
+    name: str
+    muscle: str
+    group: str
+    side: str
+    kind: str
+    layer: str
+    colour: str
+    mesh: Path
+    levels: tuple[str, ...] = ()
+    teaching: Teaching = Teaching()
+
+
+@dataclass(frozen=True, eq=False)
+class Atlas:
+    """A loaded, validated atlas."""
+
+    root: Path
+    name: str
+    version: str
+    units: str
+    frame: str
+    description: str
+    sources: tuple[Source, ...]
+    layers: tuple[Layer, ...]
+    structures: tuple[Structure, ...]
+    spine: Mapping[str, np.ndarray]
+    meshes: Mapping[str, MeshData]
+
+    def layer(self, name: str) -> Layer:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    def structure(self, structure_id: str) -> Structure:
+        return next(s for s in self.structures if s.id == structure_id)
+
+    def structures_of_muscle(self, muscle: str) -> tuple[Structure, ...]:
+        return tuple(s for s in self.structures if s.muscle == muscle)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.layers)
+
+    @property
+    def structure_ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.structures)
+
+    @property
+    def muscles(self) -> tuple[str, ...]:
+        """Names of the muscles (kind ``muscle``), in atlas order, without duplicates."""
+        return tuple(dict.fromkeys(s.muscle for s in self.structures if s.kind == "muscle"))
+
+
+def default_atlas_dir() -> Path:
+    """The atlas shipped with the program: inside the installed package, else the checkout's ``meshes/``."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "meshes", package.parent / "meshes"):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    return package.parent / "meshes"
+
+
+def load_atlas(folder: str | Path | None = None) -> Atlas:
+    """Load and validate the atlas in ``folder`` (default: :func:`default_atlas_dir`).
+
+    Raises
+    ------
+    AtlasError
+        Listing every problem found in the manifest and the mesh files.
+    """
+    root = Path(folder) if folder is not None else default_atlas_dir()
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        raise AtlasError([f"{manifest}: no atlas manifest here (an atlas folder holds {MANIFEST})"])
+    try:
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise AtlasError([f"{MANIFEST}: not valid TOML: {exc}"]) from None
+    return _Validator(root.resolve()).atlas(data)
+
+
+def read_mesh(path: Path) -> MeshData:
+    """Read a triangle mesh file with trimesh, keeping PLY per-vertex properties as ``point_data``.
+
+    Raises ``ValueError`` with a short reason when the file cannot be read as a triangle mesh.
+    """
+    import trimesh  # deferred: only loading needs it
+
+    try:
+        mesh = trimesh.load(str(path), process=False, force="mesh")
+    except Exception as exc:  # trimesh raises many types for corrupt files
+        raise ValueError(f"cannot be read as a mesh ({type(exc).__name__}: {exc})") from None
+    if not isinstance(mesh, trimesh.Trimesh):
+        raise ValueError("holds no triangle mesh")
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    point_data = _ply_vertex_properties(mesh.metadata, len(vertices))
+    return MeshData(vertices, faces.reshape(-1, 3), MappingProxyType(point_data))
+
+
+def _ply_vertex_properties(metadata: Mapping[str, Any], n_vertices: int) -> dict[str, np.ndarray]:
+    raw = metadata.get("_ply_raw", {}).get("vertex", {}).get("data")
+    if raw is None or raw.dtype.names is None:
+        return {}
+    skip = {"x", "y", "z", "nx", "ny", "nz", "red", "green", "blue", "alpha"}
+    return {
+        name: np.asarray(raw[name]).reshape(n_vertices, -1).squeeze(axis=1)
+        for name in raw.dtype.names
+        if name not in skip and np.asarray(raw[name]).size == n_vertices
+    }
+
+
+class _Validator:
+    """Collects every problem in a manifest, then builds the :class:`Atlas` or raises."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.problems: list[str] = []
+
+    def fail(self, where: str, message: str) -> None:
+        self.problems.append(f"{MANIFEST}: {where}: {message}")
+
+    def atlas(self, data: dict[str, Any]) -> Atlas:
+        self.keys("(top level)", data, {"atlas", "layers", "structures", "spine"}, {"atlas", "layers", "structures"})
+        meta = self.table("atlas", data.get("atlas", {}))
+        self.keys("atlas", meta, _ATLAS_KEYS, _ATLAS_REQUIRED)
+        if "units" in meta and meta["units"] != "mm":
+            self.fail("atlas.units", f"unsupported units {meta['units']!r} (allowed: mm)")
+        if "frame" in meta and meta["frame"] != "RAS":
+            self.fail("atlas.frame", f"unsupported frame {meta['frame']!r} (allowed: RAS)")
+        sources = tuple(self.source(i, s) for i, s in enumerate(self.array("atlas.sources", meta.get("sources", []))))
+        layers = tuple(self.layer(i, t) for i, t in enumerate(self.array("layers", data.get("layers", []))))
+        layers = tuple(layer for layer in layers if layer is not None)
+        self.unique("layers", [layer.name for layer in layers], "name")
+        if not layers and "layers" in data:
+            self.fail("layers", "no layers defined (define at least one [[layers]] table)")
+        known_layers = {layer.name: layer for layer in layers}
+        entries = self.array("structures", data.get("structures", []))
+        structures = [self.structure(i, t, known_layers) for i, t in enumerate(entries)]
+        self.unique("structures", [s.id for s in structures if s is not None], "id")
+        spine = self.spine(self.array("spine", data.get("spine", [])))
+        meshes = {s.id: self.mesh(i, s) for i, s in enumerate(structures) if s is not None}
+        if self.problems:
+            raise AtlasError(self.problems)
+        return Atlas(
+            root=self.root,
+            name=str(meta["name"]),
+            version=str(meta["version"]),
+            units=meta["units"],
+            frame=meta["frame"],
+            description=str(meta.get("description", "")),
+            sources=tuple(s for s in sources if s is not None),
+            layers=tuple(sorted(layers, key=lambda layer: layer.depth)),
+            structures=tuple(s for s in structures if s is not None),
+            spine=MappingProxyType(spine),
+            meshes=MappingProxyType(meshes),  # type: ignore[arg-type]
+        )
+
+    # -- generic checks ------------------------------------------------------------------------
+    def keys(self, where: str, table: Mapping[str, Any], allowed: set[str], required: set[str]) -> None:
+        for key in sorted(set(table) - allowed):
+            self.fail(f"{where}.{key}" if where != "(top level)" else key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for key in sorted(required - set(table)):
+            self.fail(where, f"missing required key {key!r}")
+
+    def table(self, where: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(where, "must be a table")
+            return {}
+        return value
+
+    def array(self, where: str, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self.fail(where, "must be an array of tables ([[...]])")
+            return []
+        return value
+
+    def text(self, where: str, table: Mapping[str, Any], key: str) -> str:
+        value = table.get(key, "")
+        if not isinstance(value, str):
+            self.fail(f"{where}.{key}", f"must be a string, not {type(value).__name__}")
+            return ""
+        return value
+
+    def identifier(self, where: str, value: str) -> None:
+        if value and not _ID.match(value):
+            self.fail(where, f"{value!r} is not snake_case (lower-case letters, digits, underscores)")
+
+    def colour(self, where: str, value: Any) -> None:
+        if not isinstance(value, str) or not _COLOUR.match(value):
+            self.fail(where, f"{value!r} is not a colour of the form '#rrggbb'")
+
+    def unique(self, where: str, values: list[str], key: str) -> None:
+        seen: set[str] = set()
+        for value in values:
+            if value in seen:
+                self.fail(where, f"duplicate {key} {value!r}")
+            seen.add(value)
+
+    # -- tables --------------------------------------------------------------------------------
+    def source(self, index: int, table: dict[str, Any]) -> Source | None:
+        where = f"atlas.sources[{index}]"
+        self.keys(where, table, _SOURCE_KEYS, _SOURCE_REQUIRED)
+        licence_file = self.text(where, table, "licence_file")
+        if licence_file and not self.inside(where + ".licence_file", licence_file, must_exist=True):
+            return None
+        return Source(
+            name=self.text(where, table, "name"),
+            licence=self.text(where, table, "licence"),
+            attribution=self.text(where, table, "attribution"),
+            version=self.text(where, table, "version"),
+            licence_file=licence_file,
+        )
+
+    def layer(self, index: int, table: dict[str, Any]) -> Layer | None:
+        where = f"layers[{index}]"
+        self.keys(where, table, _LAYER_KEYS, _LAYER_REQUIRED)
+        name = self.text(where, table, "name")
+        self.identifier(f"{where}.name", name)
+        depth = table.get("depth", 0)
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+            self.fail(f"{where}.depth", f"{depth!r} is not a whole number >= 0")
+            depth = 0
+        if "colour" in table:
+            self.colour(f"{where}.colour", table["colour"])
+        return Layer(name, depth, str(table.get("colour", "#808080")), self.text(where, table, "description"))
+
+    def structure(self, index: int, table: dict[str, Any], layers: Mapping[str, Layer]) -> Structure | None:
+        where = f"structures[{index}]"
+        problems_before = len(self.problems)
+        self.keys(where, table, _STRUCTURE_KEYS, _STRUCTURE_REQUIRED)
+        sid = self.text(where, table, "id")
+        self.identifier(f"{where}.id", sid)
+        side = self.text(where, table, "side")
+        if side and side not in SIDES:
+            self.fail(f"{where}.side", f"unknown side {side!r} (known: {', '.join(SIDES)})")
+        kind = self.text(where, table, "kind")
+        if kind and kind not in KINDS:
+            self.fail(f"{where}.kind", f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
+        layer = self.text(where, table, "layer")
+        if layer and layer not in layers:
+            self.fail(f"{where}.layer", f"unknown layer {layer!r} (known: {', '.join(layers) or 'none defined'})")
+        if "colour" in table:
+            self.colour(f"{where}.colour", table["colour"])
+        levels = table.get("levels", [])
+        if not isinstance(levels, list) or any(level not in VERTEBRAE for level in levels):
+            self.fail(f"{where}.levels", f"{levels!r} is not a list of vertebrae (C1-C7, T1-T12, L1-L5, S1)")
+            levels = []
+        teaching = self.teaching(f"{where}.teaching", table.get("teaching", {}))
+        mesh_text = self.text(where, table, "mesh")
+        mesh = self.inside(f"{where}.mesh", mesh_text, must_exist=False) if mesh_text else None
+        if len(self.problems) > problems_before or mesh is None:
+            return None
+        default_colour = layers[layer].colour
+        return Structure(
+            id=sid, name=self.text(where, table, "name"), muscle=self.text(where, table, "muscle"),
+            group=self.text(where, table, "group"), side=side, kind=kind, layer=layer,
+            colour=str(table.get("colour", default_colour)), mesh=mesh, levels=tuple(levels), teaching=teaching,
+        )
+
+    def teaching(self, where: str, table: Any) -> Teaching:
+        table = self.table(where, table)
+        self.keys(where, table, set(_TEACHING_KEYS), set())
+        return Teaching(**{key: self.text(where, table, key) for key in _TEACHING_KEYS})
+
+    def spine(self, entries: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        centres: dict[str, np.ndarray] = {}
+        for index, table in enumerate(entries):
+            where = f"spine[{index}]"
+            self.keys(where, table, _SPINE_KEYS, _SPINE_KEYS)
+            name = table.get("name")
+            if name not in VERTEBRAE:
+                self.fail(f"{where}.name", f"unknown vertebra {name!r} (known: C1-C7, T1-T12, L1-L5, S1)")
+                continue
+            centre = table.get("centre")
+            try:
+                point = np.asarray(centre, dtype=float)
+            except (TypeError, ValueError):
+                point = np.array([np.nan])
+            if point.shape != (3,) or not np.isfinite(point).all():
+                self.fail(f"{where}.centre", f"{centre!r} is not three finite numbers [x, y, z] in mm")
+                continue
+            centres[name] = point
+        return centres
+
+    def inside(self, where: str, relative: str, *, must_exist: bool) -> Path | None:
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root):
+            self.fail(where, f"{relative!r} points outside the atlas folder (paths must stay inside it)")
+            return None
+        if must_exist and not path.is_file():
+            self.fail(where, f"{relative!r} does not exist in the atlas folder")
+            return None
+        return path
+
+    def mesh(self, index: int, structure: Structure) -> MeshData | None:
+        where = f"structures[{index}].mesh"
+        relative = structure.mesh.relative_to(self.root).as_posix()
+        if structure.mesh.suffix.lower() not in MESH_SUFFIXES:
+            self.fail(where, f"{relative!r} has an unsupported type (allowed: {', '.join(MESH_SUFFIXES)})")
+            return None
+        if not structure.mesh.is_file():
+            self.fail(where, f"{relative!r} does not exist in the atlas folder")
+            return None
+        try:
+            mesh = read_mesh(structure.mesh)
+        except ValueError as exc:
+            self.fail(where, f"{relative!r} {exc}")
+            return None
+        if len(mesh.vertices) == 0 or len(mesh.faces) == 0:
+            self.fail(where, f"{relative!r} is empty (no triangles)")
+            return None
+        if not np.isfinite(mesh.vertices).all():
+            self.fail(where, f"{relative!r} has non-finite vertex coordinates (NaN or infinity)")
+            return None
+        if mesh.faces.min() < 0 or mesh.faces.max() >= len(mesh.vertices):
+            self.fail(where, f"{relative!r} has faces that refer to missing vertices")
+            return None
+        return mesh

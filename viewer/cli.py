@@ -1,0 +1,58 @@
+"""The ``dorsum`` command: a thin layer of argument parsing over the library."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from viewer import __version__
+from viewer.commands import COMMAND_MODULES
+from viewer.errors import DorsumError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr with exit code 2, pointing to --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dorsum", description="The muscles of the back in 3D, layer by layer, "
+                     "and what multifidus atrophy looks like.")
+    parser.add_argument("--version", action="version", version=f"dorsum {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"viewer.commands.{name}").register(subparsers)
+    return parser
+
+
+def _prefer_headless_vtk() -> None:
+    # Without a display VTK would first try X11 and print a warning; go straight to EGL.
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for user errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["view", *(argv or [])])
+    _prefer_headless_vtk()
+    try:
+        return int(args.run(args) or 0)
+    except DorsumError as exc:
+        print(f"dorsum {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dorsum {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

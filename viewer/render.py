@@ -1,0 +1,299 @@
+"""The one module that owns rendering: it applies a :class:`SceneModel` to a PyVista plotter.
+
+A :class:`SceneRenderer` holds the plotter (off-screen, a plain window, or pyvistaqt's
+``QtInteractor``), creates one actor per structure once, and applies model events in place:
+visibility, opacity and colour flip actor properties; geometry updates the points of the same
+``PolyData``. Nothing is re-added or reloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pyvista as pv
+import scipy.sparse as sp
+
+from viewer.checks import parse_colour
+from viewer.model import SceneModel
+from viewer.views import DEFAULT_VIEW, fit_distance, view_preset
+
+# The largest side llvmpipe renders in one piece; larger exports are tiled by VTK.
+MAX_SINGLE_RENDER = 8192
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How pictures look. ``lighting="flat"`` draws exact, unshaded colours (diagram style)."""
+
+    background: str = "#ffffff"
+    lighting: str = "studio"
+    silhouettes: bool = False
+    view_angle: float = 20.0
+    supersample: int = 2
+    highlight_colour: str = "#ffd23f"
+    specular: float = 0.25
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A camera as plain data (mm, atlas frame)."""
+
+    position: tuple[float, float, float]
+    focal_point: tuple[float, float, float]
+    up: tuple[float, float, float]
+    view_angle: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": list(self.position), "focal_point": list(self.focal_point),
+                "up": list(self.up), "view_angle": self.view_angle}
+
+
+def vertex_normal_operator(faces: np.ndarray, n_vertices: int) -> sp.csr_matrix:
+    """Sparse (n_vertices, n_faces) incidence matrix: summing area-weighted face normals per vertex."""
+    rows = faces.reshape(-1)
+    cols = np.repeat(np.arange(len(faces)), 3)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, len(faces)))
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray, operator: sp.csr_matrix) -> np.ndarray:
+    """Unit vertex normals, (n, 3) float32, from area-weighted face normals."""
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    normals = operator @ np.cross(b - a, c - a)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
+
+
+def _faces_to_vtk(faces: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.full(len(faces), 3, dtype=np.int64), faces]).ravel()
+
+
+class SceneRenderer:
+    """Applies a scene model to a plotter; holds the plotter, never subclasses it."""
+
+    def __init__(self, plotter: pv.Plotter, model: SceneModel, settings: RenderSettings = RenderSettings()):
+        self.plotter = plotter
+        self.model = model
+        self.settings = settings
+        self.view_name: str | None = None
+        self._meshes: dict[str, pv.PolyData] = {}
+        self._actors: dict[str, pv.Actor] = {}
+        self._normal_ops: dict[str, sp.csr_matrix] = {}
+        self._silhouettes: dict[str, Any] = {}
+        plotter.set_background(settings.background)
+        plotter.renderer.SetUseDepthPeeling(False)
+        plotter.renderer.SetMaximumNumberOfPeels(6)
+        for structure in model.atlas.structures:
+            self._add(structure.id)
+        self._connect()
+        self._update_depth_peeling()
+        self.set_view(DEFAULT_VIEW)
+
+    # -- set-up --------------------------------------------------------------------------------
+    def _add(self, sid: str) -> None:
+        data = self.model.atlas.meshes[sid]
+        vertices = self.model.vertices(sid)
+        mesh = pv.PolyData(vertices.copy(), _faces_to_vtk(data.faces))
+        operator = vertex_normal_operator(data.faces, len(vertices))
+        self._normal_ops[sid] = operator
+        mesh.point_data["Normals"] = vertex_normals(vertices, data.faces, operator)
+        mesh.point_data.active_normals_name = "Normals"
+        flat = self.settings.lighting == "flat"
+        actor = self.plotter.add_mesh(
+            mesh, color=self.model.colour(sid), lighting=not flat, smooth_shading=False,
+            specular=0.0 if flat else self.settings.specular, specular_power=20.0,
+            name=sid, pickable=True, reset_camera=False, render=False,
+        )
+        if not flat:
+            actor.prop.interpolation = "gouraud"
+            if self.model.atlas.structure(sid).kind == "bone":
+                actor.prop.specular = 0.1
+        self._meshes[sid] = mesh
+        self._actors[sid] = actor
+        if self.settings.silhouettes:
+            self._silhouettes[sid] = self.plotter.add_silhouette(mesh, color="#3a2a24", line_width=1.0)
+        self._apply_visibility(sid)
+        self._apply_opacity(sid)
+
+    def _connect(self) -> None:
+        events = self.model.events
+        events.visibility.connect(self._on_visibility)
+        events.opacity.connect(self._on_opacity)
+        events.colour.connect(self._on_colour)
+        events.geometry.connect(self._on_geometry)
+        events.highlight.connect(self._on_highlight)
+
+    def close(self) -> None:
+        """Stop listening to the model (the plotter belongs to the caller)."""
+        events = self.model.events
+        for signal, slot in ((events.visibility, self._on_visibility), (events.opacity, self._on_opacity),
+                             (events.colour, self._on_colour), (events.geometry, self._on_geometry),
+                             (events.highlight, self._on_highlight)):
+            signal.disconnect(slot)
+
+    # -- event handlers ------------------------------------------------------------------------
+    def _on_visibility(self, ids: tuple[str, ...]) -> None:
+        for sid in ids:
+            self._apply_visibility(sid)
+        self._render()
+
+    def _on_opacity(self, ids: tuple[str, ...]) -> None:
+        for sid in ids:
+            self._apply_opacity(sid)
+        self._update_depth_peeling()
+        self._render()
+
+    def _on_colour(self, ids: tuple[str, ...]) -> None:
+        for sid in ids:
+            self._apply_colour(sid)
+        self._render()
+
+    def _on_geometry(self, ids: tuple[str, ...]) -> None:
+        for sid in ids:
+            vertices = self.model.vertices(sid)
+            mesh = self._meshes[sid]
+            mesh.points[:] = vertices
+            mesh.point_data["Normals"][:] = vertex_normals(vertices, self.model.atlas.meshes[sid].faces,
+                                                           self._normal_ops[sid])
+            mesh.Modified()
+        self._render()
+
+    def _on_highlight(self, _sid: str | None) -> None:
+        for sid in self._actors:
+            self._apply_colour(sid)
+        self._render()
+
+    def _apply_visibility(self, sid: str) -> None:
+        visible = self.model.is_visible(sid)
+        self._actors[sid].visibility = visible
+        if sid in self._silhouettes:
+            self._silhouettes[sid].visibility = visible
+
+    def _apply_opacity(self, sid: str) -> None:
+        self._actors[sid].prop.opacity = self.model.opacity(sid)
+
+    def _apply_colour(self, sid: str) -> None:
+        colour = np.array(parse_colour("colour", self.model.colour(sid)))
+        prop = self._actors[sid].prop
+        if sid == self.model.highlight:
+            colour = 0.45 * colour + 0.55 * np.array(parse_colour("highlight", self.settings.highlight_colour))
+        prop.color = tuple(colour)
+        if self.settings.lighting != "flat":
+            prop.ambient = 0.25 if sid == self.model.highlight else 0.0
+
+    def _update_depth_peeling(self) -> None:
+        # Depth peeling costs several passes on a CPU renderer: only when something is translucent.
+        translucent = any(self.model.opacity(sid) < 1.0 for sid in self._actors)
+        self.plotter.renderer.SetUseDepthPeeling(translucent)
+
+    def _render(self) -> None:
+        self.plotter.render()
+
+    # -- queries -------------------------------------------------------------------------------
+    def actor(self, sid: str) -> pv.Actor:
+        return self._actors[sid]
+
+    def polydata(self, sid: str) -> pv.PolyData:
+        """The displayed mesh of a structure (shared with its actor; do not modify)."""
+        return self._meshes[sid]
+
+    def structure_of_actor(self, actor: Any) -> str | None:
+        """Structure id of a picked actor, or None."""
+        for sid, candidate in self._actors.items():
+            if candidate is actor:
+                return sid
+        return None
+
+    # -- camera --------------------------------------------------------------------------------
+    def set_view(self, name: str) -> None:
+        """Point the camera as the preset ``name`` says and frame the visible structures."""
+        preset = view_preset(name)
+        self.view_name = preset.name
+        points = self._visible_points()
+        centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
+        width, height = self.plotter.window_size
+        distance = fit_distance(points, centre, preset, self.settings.view_angle, width / height)
+        camera = self.plotter.camera
+        camera.focal_point = tuple(centre)
+        camera.position = tuple(centre + distance * np.asarray(preset.direction))
+        camera.up = preset.up
+        camera.view_angle = self.settings.view_angle
+        self.plotter.renderer.ResetCameraClippingRange()
+        self._render()
+
+    def _visible_points(self) -> np.ndarray:
+        ids = self.model.visible_ids() or self.model.atlas.structure_ids
+        chunks = [self.model.vertices(sid)[:: max(1, len(self.model.vertices(sid)) // 2000)] for sid in ids]
+        return np.concatenate(chunks)
+
+    @property
+    def camera(self) -> Camera:
+        cam = self.plotter.camera
+        return Camera(tuple(cam.position), tuple(cam.focal_point), tuple(cam.up), float(cam.view_angle))
+
+    def set_camera(self, camera: Camera) -> None:
+        cam = self.plotter.camera
+        cam.position, cam.focal_point, cam.up = camera.position, camera.focal_point, camera.up
+        cam.view_angle = camera.view_angle
+        self.view_name = None
+        self.plotter.renderer.ResetCameraClippingRange()
+        self._render()
+
+    # -- pixels --------------------------------------------------------------------------------
+    def screenshot(self, size: tuple[int, int], *, transparent: bool = False) -> np.ndarray:
+        """Render the scene to an (height, width, 3 or 4) uint8 array of exactly ``size`` (w, h).
+
+        Anti-aliased by rendering ``settings.supersample`` times larger and averaging down; very large
+        pictures are rendered in tiles by VTK instead.
+        """
+        width, height = size
+        factor = max(1, int(self.settings.supersample))
+        if max(width, height) * factor > MAX_SINGLE_RENDER:
+            factor = 1
+        big = (width * factor, height * factor)
+        tiles = 1
+        while max(big) / tiles > MAX_SINGLE_RENDER:
+            tiles += 1
+        window = (int(np.ceil(big[0] / tiles)), int(np.ceil(big[1] / tiles)))
+        self.plotter.window_size = window
+        if self.view_name is not None:
+            self.set_view(self.view_name)
+        self.plotter.renderer.ResetCameraClippingRange()
+        image = self.plotter.screenshot(transparent_background=transparent, return_img=True, scale=tiles,
+                                        window_size=window)
+        return _downsample(np.asarray(image), (width, height))
+
+
+def _downsample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``image`` to exactly ``size`` (w, h) with area averaging (box filter)."""
+    height, width = image.shape[:2]
+    if (width, height) == tuple(size):
+        return np.ascontiguousarray(image)
+    from PIL import Image
+
+    mode = "RGBA" if image.shape[2] == 4 else "RGB"
+    resized = Image.fromarray(np.ascontiguousarray(image), mode).resize(size, Image.Resampling.BOX)
+    return np.asarray(resized)
+
+
+def offscreen_plotter(size: tuple[int, int] = (1200, 900)) -> pv.Plotter:
+    """A plotter that renders without a display (EGL/OSMesa)."""
+    return pv.Plotter(off_screen=True, window_size=list(size))
+
+
+def render_image(model: SceneModel, size: tuple[int, int], *, view: str | None = DEFAULT_VIEW,
+                 camera: Camera | None = None, transparent: bool = False,
+                 settings: RenderSettings = RenderSettings()) -> np.ndarray:
+    """Render ``model`` off-screen at ``size`` (w, h) from a preset ``view`` or an explicit ``camera``."""
+    plotter = offscreen_plotter(size)
+    renderer = SceneRenderer(plotter, model, replace(settings))
+    try:
+        if camera is not None:
+            renderer.set_camera(camera)
+        elif view is not None:
+            renderer.set_view(view)
+        return renderer.screenshot(size, transparent=transparent)
+    finally:
+        renderer.close()
+        plotter.close()

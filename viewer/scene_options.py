@@ -1,0 +1,85 @@
+"""Scene options shared by every command that shows the scene (shot, view, measure, export, ...)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from viewer.atlas import Atlas, load_atlas
+from viewer.checks import check_range
+from viewer.errors import DorsumError
+from viewer.model import SceneModel
+from viewer.views import DEFAULT_VIEW, VIEWS
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """What to show, as plain data (the same fields a session or lesson file holds)."""
+
+    view: str = DEFAULT_VIEW
+    hide: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    opacity: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"view": self.view, "hide": list(self.hide), "only": list(self.only), "opacity": dict(self.opacity)}
+
+
+def add_atlas_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--atlas", type=Path, default=None, metavar="DIR",
+                        help="atlas folder holding atlas.toml (default: the atlas shipped with dorsum)")
+
+
+def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --atlas, --view, --hide, --only and --opacity to ``parser``."""
+    add_atlas_argument(parser)
+    parser.add_argument("--view", default=DEFAULT_VIEW, choices=list(VIEWS), metavar="NAME",
+                        help=f"camera preset: {', '.join(VIEWS)} (default: {DEFAULT_VIEW})")
+    parser.add_argument("--hide", nargs="+", action="extend", default=[], metavar="NAME",
+                        help="hide layers, muscles or structures (e.g. superficial, trapezius, multifidus_left)")
+    parser.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME",
+                        help="show only these layers, muscles or structures")
+    parser.add_argument("--opacity", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
+                        help="opacity from 0 to 1 of a layer, muscle or structure, e.g. superficial=0.3")
+
+
+def parse_opacity(items: list[str]) -> dict[str, float]:
+    """Parse ``["superficial=0.3"]`` into ``{"superficial": 0.3}``."""
+    result: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise DorsumError(f"opacity: {item!r} is not NAME=VALUE, e.g. superficial=0.3")
+        result[name] = check_range(f"opacity of {name}", value, 0.0, 1.0)
+    return result
+
+
+def scene_options_from_args(args: argparse.Namespace) -> SceneOptions:
+    return SceneOptions(view=args.view, hide=tuple(args.hide), only=tuple(args.only),
+                        opacity=parse_opacity(args.opacity))
+
+
+def apply_scene_options(model: SceneModel, options: SceneOptions) -> None:
+    """Apply visibility and opacity options to ``model`` in one batch (unknown names raise)."""
+    with model.batch():
+        if options.only:
+            model.show_only(options.only)
+        for name in options.hide:
+            model.set_visible(name, False)
+        for name, value in options.opacity.items():
+            model.set_opacity(name, value)
+    if not model.visible_ids():
+        raise DorsumError("nothing left to show: the --hide/--only options hide every structure")
+
+
+def load_atlas_from_args(args: argparse.Namespace) -> Atlas:
+    return load_atlas(args.atlas)
+
+
+def model_from_args(args: argparse.Namespace) -> tuple[SceneModel, SceneOptions]:
+    """Load the atlas, build the model and apply the scene options of ``args``."""
+    options = scene_options_from_args(args)
+    model = SceneModel(load_atlas_from_args(args))
+    apply_scene_options(model, options)
+    return model, options
