@@ -16,6 +16,8 @@ from importlib import metadata
 import numpy as np
 import trimesh
 
+from viewer.atlas_build.volume import taubin
+
 #: x of the model's midsagittal plane (m); checked against the vertebra meshes in the tests.
 MIDLINE_X_M = -0.025
 #: myo-sim model that holds the skeleton, the torso muscles and both arms.
@@ -179,18 +181,18 @@ def smooth_bone(mesh: trimesh.Trimesh, iterations: int = 1) -> trimesh.Trimesh:
     """
     if iterations <= 0:
         return mesh.copy()
-    try:
+    if mesh.is_watertight:
         vertices, faces = trimesh.remesh.subdivide_loop(mesh.vertices, mesh.faces, iterations)
-        relax = 3
-    except ValueError:
-        # Loop subdivision needs a manifold mesh; fall back to midpoint splits plus more relaxing.
+        passes = 3
+    else:
+        # Loop subdivision silently garbles open or non-manifold meshes: split edges at their
+        # midpoints instead and let the relaxing round the facets off.
         vertices, faces = mesh.vertices, mesh.faces
         for _ in range(iterations):
             vertices, faces = trimesh.remesh.subdivide(vertices, faces)
-        relax = 10
+        passes = 10
     out = trimesh.Trimesh(vertices, faces, process=True)
-    trimesh.smoothing.filter_taubin(out, lamb=0.5, nu=0.53, iterations=relax)
-    return out
+    return trimesh.Trimesh(taubin(out.vertices, out.faces, passes), out.faces, process=False)
 
 
 #: Loop subdivision steps per bone (the rest are already dense enough).
