@@ -240,6 +240,18 @@ class SceneRenderer:
         self.plotter.renderer.ResetCameraClippingRange()
         self._render()
 
+    def world_to_pixels(self, points: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Project (n, 3) mm points to (n, 2) pixel positions (x right, y down) in a picture of ``size``.
+
+        ``size`` defaults to the current window size; the camera is the current one.
+        """
+        width, height = size or tuple(self.plotter.window_size)
+        matrix = self.plotter.camera.GetCompositeProjectionTransformMatrix(width / height, -1.0, 1.0)
+        m = np.array([[matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
+        homogeneous = np.column_stack([np.asarray(points, dtype=float), np.ones(len(points))]) @ m.T
+        ndc = homogeneous[:, :2] / homogeneous[:, 3:4]
+        return np.column_stack([(ndc[:, 0] + 1.0) * 0.5 * width, (1.0 - ndc[:, 1]) * 0.5 * height])
+
     # -- pixels --------------------------------------------------------------------------------
     def screenshot(self, size: tuple[int, int], *, transparent: bool = False) -> np.ndarray:
         """Render the scene to an (height, width, 3 or 4) uint8 array of exactly ``size`` (w, h).

@@ -1,0 +1,57 @@
+"""Shared fixtures: a small synthetic atlas, the shipped atlas, and honest rendering."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Off-screen rendering without a display goes straight to EGL (llvmpipe on CI machines).
+if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fixture_atlas import make_atlas  # noqa: E402
+
+from viewer.atlas import Atlas, default_atlas_dir, load_atlas  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fixture_atlas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of the synthetic test atlas (read-only: copy it before breaking it)."""
+    return make_atlas(tmp_path_factory.mktemp("fixture_atlas"))
+
+
+@pytest.fixture(scope="session")
+def fixture_atlas(fixture_atlas_dir: Path) -> Atlas:
+    return load_atlas(fixture_atlas_dir)
+
+
+@pytest.fixture(scope="session")
+def real_atlas() -> Atlas:
+    """The atlas shipped in meshes/ (loaded once per test session)."""
+    return load_atlas(default_atlas_dir())
+
+
+@pytest.fixture(autouse=True)
+def _vtk_errors_fail_tests():
+    """A VTK error message during a test fails it instead of scrolling by."""
+    import vtk
+
+    class _Collector(vtk.vtkOutputWindow):
+        def __init__(self) -> None:
+            super().__init__()
+            self.errors: list[str] = []
+
+        def DisplayErrorText(self, text: str) -> None:  # noqa: N802 (VTK API)
+            self.errors.append(text)
+
+    collector = _Collector()
+    previous = vtk.vtkOutputWindow.GetInstance()
+    vtk.vtkOutputWindow.SetInstance(collector)
+    yield
+    vtk.vtkOutputWindow.SetInstance(previous)
+    assert not collector.errors, "VTK reported errors:\n" + "\n".join(collector.errors)
