@@ -1,0 +1,59 @@
+"""``dorsum lesson``: render every figure of a lesson file into a folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from viewer import __version__
+from viewer.figures.lesson import FigureSpec, Lesson, check_lesson_outputs, load_lesson
+from viewer.output import save_png
+from viewer.scene_options import add_atlas_argument, load_atlas_from_args
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("lesson", help="render all figures of a lesson file (see docs/lessons.md)")
+    parser.add_argument("file", type=Path, metavar="FILE", help="lesson file (.toml)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the figures (created if missing)")
+    add_atlas_argument(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace figures that already exist in DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def figure_parameters(lesson: Lesson, figure: FigureSpec, atlas_label: str) -> dict[str, Any]:
+    """What is stored in each PNG so that a figure can be traced back to its lesson entry."""
+    return {"command": "lesson", "dorsum": __version__, "atlas": atlas_label, "lesson": lesson.source.name,
+            "background": lesson.background, "lighting": lesson.lighting, **figure.as_dict()}
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from viewer.figures.figure import render_figures
+
+    atlas = load_atlas_from_args(args)
+    lesson = load_lesson(args.file, atlas)
+    folder = check_lesson_outputs(lesson, args.out, overwrite=args.overwrite)
+    atlas_label = f"{atlas.name} {atlas.version}"
+    written: list[Path] = []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        disable=args.quiet, transient=False)
+
+    with progress:
+        task = progress.add_task(f"{lesson.source.name}", total=len(lesson.figures))
+
+        def save(figure: FigureSpec, pixels: np.ndarray) -> None:
+            path = save_png(folder / figure.output, pixels, parameters=figure_parameters(lesson, figure, atlas_label),
+                            overwrite=args.overwrite, dpi=lesson.dpi)
+            written.append(path)
+            progress.update(task, advance=1, description=f"{lesson.source.name}: {figure.output}")
+
+        render_figures(atlas, lesson.figures, lighting=lesson.lighting,
+                       transparent=lesson.background == "transparent", on_figure=save)
+    for path in written:
+        print(f"wrote {path}")
+    return 0

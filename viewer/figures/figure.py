@@ -1,0 +1,300 @@
+"""Rendering figures: 3D panels with linked cameras, labels, legend, scale bar, cross-sections.
+
+A :class:`FigureRenderer` holds one off-screen plotter and one scene model for a whole lesson; each
+panel puts the model into the panel's state (visibility, opacity, atrophy) and takes a screenshot, so
+nothing is reloaded between figures and the same lesson always produces the same pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from viewer.atlas import Atlas
+from viewer.errors import DorsumError
+from viewer.figures import compose
+from viewer.figures.compose import Box, FigureLayout, LegendEntry, Typography
+from viewer.figures.labels import (LabelLayout, choose_anchors, draw_labels, find_anchors, layout_labels,
+                                   margin_width)
+from viewer.figures.lesson import AtrophySpec, FigureSpec, PanelSpec
+from viewer.model import SceneModel
+from viewer.render import Camera, RenderSettings, SceneRenderer, offscreen_plotter
+from viewer.scene_options import SceneOptions, apply_scene_options
+from viewer.views import fit_distance, view_preset
+
+# Structure-index colours for the label pass: a 6x6x6 grid of dark-to-mid greys and hues, far from
+# white so that the background never reads as a structure.
+_CODE_LEVELS = np.arange(6) * 40 + 20
+
+
+@dataclass(frozen=True)
+class PanelPicture:
+    """A rendered 3D panel with what the figure needs around it."""
+
+    pixels: np.ndarray
+    camera: Camera
+    labels: LabelLayout | None
+    picture: Box
+
+
+def reset_model(model: SceneModel) -> None:
+    """Everything visible, opaque, in its atlas colour and shape (the state before a panel's settings)."""
+    atlas = model.atlas
+    with model.batch():
+        model.show_all()
+        for layer in atlas.layer_names:
+            if model.layer_opacity(layer) != 1.0:
+                model.set_opacity(layer, 1.0)
+        for structure in atlas.structures:
+            if model.structure_opacity(structure.id) != 1.0:
+                model.set_opacity(structure.id, 1.0)
+            if model.colour(structure.id) != structure.colour:
+                model.set_colour(structure.id, structure.colour)
+            if model.vertices(structure.id) is not atlas.meshes[structure.id].vertices:
+                model.set_vertices(structure.id, atlas.meshes[structure.id].vertices)
+    if model.atrophy is not None:
+        model.set_atrophy(None)
+
+
+def apply_atrophy_spec(model: SceneModel, spec: AtrophySpec | None) -> None:
+    """Deform the model as ``spec`` says, with the atrophy model of :mod:`viewer.atrophy`."""
+    if spec is None or spec.amount == 0 and spec.fat == 0:
+        return
+    from viewer.atrophy import apply_atrophy  # the colleague's model; imported only when needed
+
+    apply_atrophy(model, atrophy_params(spec))
+
+
+def atrophy_params(spec: AtrophySpec):  # -> viewer.atrophy.AtrophyParams
+    """The :class:`viewer.atrophy.AtrophyParams` a lesson's atrophy table stands for."""
+    from viewer.atrophy import AtrophyParams
+
+    return AtrophyParams(amount=spec.amount / 100.0, segments=spec.segments, side=spec.side,
+                         fat=spec.fat / 100.0, muscle=spec.muscle)
+
+
+def set_panel_state(model: SceneModel, scene: SceneOptions, atrophy: AtrophySpec | None) -> None:
+    reset_model(model)
+    apply_scene_options(model, scene)
+    apply_atrophy_spec(model, atrophy)
+
+
+def displayed_points(model: SceneModel, ids: Sequence[str], step_target: int = 2000) -> np.ndarray:
+    """A subsample of the displayed vertices of ``ids``, (n, 3) mm, for framing the camera."""
+    chunks = []
+    for sid in ids:
+        vertices = model.vertices(sid)
+        chunks.append(vertices[:: max(1, len(vertices) // step_target)])
+    return np.concatenate(chunks)
+
+
+def framing_camera(points: np.ndarray, view: str, size: tuple[int, int], view_angle: float) -> Camera:
+    """A camera looking from preset ``view`` that fits ``points`` (mm) in a picture of ``size`` (w, h)."""
+    preset = view_preset(view)
+    centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    distance = fit_distance(points, centre, preset, view_angle, size[0] / size[1])
+    position = centre + distance * np.asarray(preset.direction)
+    return Camera(tuple(float(c) for c in position), tuple(float(c) for c in centre),
+                  tuple(float(c) for c in preset.up), float(view_angle))
+
+
+def mm_per_pixel(camera: Camera, picture_height: int) -> float:
+    """Picture scale in the plane through the focal point (mm per pixel)."""
+    distance = float(np.linalg.norm(np.subtract(camera.position, camera.focal_point)))
+    return 2.0 * distance * np.tan(np.radians(camera.view_angle) / 2.0) / picture_height
+
+
+def structure_code_colours(n: int) -> list[str]:
+    """``n`` distinct colours for the structure-index pass."""
+    if n > len(_CODE_LEVELS) ** 3:
+        raise ValueError(f"too many structures ({n}) for the label pass")
+    codes = []
+    for i in range(n):
+        r, g, b = (_CODE_LEVELS[(i // 6**k) % 6] for k in range(3))
+        codes.append(f"#{r:02x}{g:02x}{b:02x}")
+    return codes
+
+
+def decode_index_image(pixels: np.ndarray, n: int) -> np.ndarray:
+    """(h, w) structure indices from a flat-lit code render; -1 for background and blended edges."""
+    rgb = pixels[..., :3].astype(np.int32)
+    steps = np.rint((rgb - 20) / 40.0).astype(np.int32)
+    exact = np.all(np.abs(rgb - (steps * 40 + 20)) <= 2, axis=-1) & np.all((steps >= 0) & (steps < 6), axis=-1)
+    index = steps[..., 0] + 6 * steps[..., 1] + 36 * steps[..., 2]
+    return np.where(exact & (index < n), index, -1)
+
+
+class FigureRenderer:
+    """Renders lesson figures with one plotter and model (plus a small flat-lit one for label anchors)."""
+
+    def __init__(self, atlas: Atlas, *, lighting: str = "studio", transparent: bool = False,
+                 settings: RenderSettings = RenderSettings()):
+        self.atlas = atlas
+        self.transparent = transparent
+        self.settings = replace(settings, lighting=lighting)
+        self.model = SceneModel(atlas)
+        self._plotter = offscreen_plotter((64, 64))
+        self._renderer = SceneRenderer(self._plotter, self.model, self.settings)
+        self._codes = structure_code_colours(len(atlas.structures))
+        self._code_model: SceneModel | None = None
+        self._code_renderer: SceneRenderer | None = None
+        self._code_plotter = None
+
+    def close(self) -> None:
+        for renderer, plotter in ((self._renderer, self._plotter), (self._code_renderer, self._code_plotter)):
+            if renderer is not None:
+                renderer.close()
+                plotter.close()
+
+    def __enter__(self) -> FigureRenderer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- figures -------------------------------------------------------------------------------
+    def render_figure(self, figure: FigureSpec) -> np.ndarray:
+        """Pixels (h, w, 3 or 4) of ``figure``, exactly ``figure.size``."""
+        legend = self.legend_entries(figure) if figure.legend else ()
+        layout = compose.figure_layout(figure.size, len(figure.panels), columns=figure.columns, title=figure.title,
+                                       caption=figure.caption, panel_captions=[p.caption for p in figure.panels],
+                                       legend=legend)
+        canvas = compose.blank_canvas(figure.size, self.transparent)
+        label_margin = self.label_margin(figure, layout)
+        cameras = self.linked_cameras(figure, layout, label_margin)
+        for index, (panel, box) in enumerate(zip(figure.panels, layout.panels)):
+            if panel.kind == "section":
+                self.draw_section_panel(canvas, panel, box, layout.typography, figure.scale_bar)
+                continue
+            picture = Box(box.left + label_margin, box.top, box.width - 2 * label_margin, box.height)
+            result = self.render_panel(panel, picture, cameras[index], layout.typography, label_margin)
+            compose.paste_panel(canvas, result.pixels, picture)
+            if result.labels is not None:
+                draw_labels(ImageDraw.Draw(canvas), result.labels, compose.font(layout.typography.small))
+                if result.labels.unplaced:
+                    raise DorsumError(f"{figure.output}: no room for the labels {', '.join(result.labels.unplaced)}; "
+                                     "make the figure taller or label fewer structures")
+            if figure.scale_bar:
+                compose.draw_scale_bar(canvas, box, mm_per_pixel(result.camera, picture.height), layout.typography)
+        return compose.finish_figure(canvas, layout, title=figure.title, caption=figure.caption,
+                                     panel_captions=[p.caption for p in figure.panels])
+
+    def label_margin(self, figure: FigureSpec, layout: FigureLayout) -> int:
+        """Width of the label columns beside each 3D picture (the same for all panels, so cameras link)."""
+        typeface = compose.font(layout.typography.small)
+        texts: list[str] = []
+        for panel in figure.panels:
+            if panel.kind == "3d" and (panel.labels or panel.label_all):
+                set_panel_state(self.model, panel.scene, None)
+                texts += list(self.label_texts(panel))
+        width = min(box.width for box in layout.panels)
+        return margin_width(texts, typeface, width)
+
+    def linked_cameras(self, figure: FigureSpec, layout: FigureLayout, margin: int) -> list[Camera | None]:
+        """One camera per panel; 3D panels with the same view share one that frames all of them."""
+        points_by_view: dict[str, list[np.ndarray]] = {}
+        for panel in figure.panels:
+            if panel.kind == "3d":
+                set_panel_state(self.model, panel.scene, panel.atrophy)
+                points_by_view.setdefault(panel.scene.view, []).append(
+                    displayed_points(self.model, self.model.visible_ids()))
+        cameras: list[Camera | None] = []
+        for panel, box in zip(figure.panels, layout.panels):
+            if panel.kind != "3d":
+                cameras.append(None)
+                continue
+            size = (box.width - 2 * margin, box.height)
+            points = np.concatenate(points_by_view[panel.scene.view])
+            cameras.append(framing_camera(points, panel.scene.view, size, self.settings.view_angle))
+        return cameras
+
+    # -- 3D panels -----------------------------------------------------------------------------
+    def render_panel(self, panel: PanelSpec, picture: Box, camera: Camera, typography: Typography,
+                     label_margin: int = 0) -> PanelPicture:
+        set_panel_state(self.model, panel.scene, panel.atrophy)
+        self._renderer.set_camera(camera)
+        pixels = self._renderer.screenshot(picture.size, transparent=self.transparent)
+        labels = None
+        if panel.labels or panel.label_all:
+            labels = self.place_labels(panel, picture, camera, typography, label_margin)
+        return PanelPicture(pixels, camera, labels, picture)
+
+    def label_texts(self, panel: PanelSpec) -> dict[str, tuple[str, ...]]:
+        """Label text -> structure ids it names, for the labels a panel asks for (visible ones only)."""
+        if panel.label_all:
+            ids = [sid for sid in self.model.visible_ids() if self.atlas.structure(sid).kind == "muscle"]
+        else:
+            ids = [sid for name in panel.labels for sid in self.model.resolve(name) if self.model.is_visible(sid)]
+        texts: dict[str, list[str]] = {}
+        for sid in dict.fromkeys(ids):
+            texts.setdefault(self.atlas.structure(sid).name, []).append(sid)
+        return {text: tuple(sids) for text, sids in texts.items()}
+
+    def place_labels(self, panel: PanelSpec, picture: Box, camera: Camera, typography: Typography,
+                     margin: int) -> LabelLayout:
+        texts = self.label_texts(panel)
+        index_image = self.structure_index_image(camera, picture.size)
+        order = {sid: i for i, sid in enumerate(self.atlas.structure_ids)}
+        anchors = find_anchors(index_image, [order[sid] for sids in texts.values() for sid in sids])
+        candidates = {}
+        for text, sids in texts.items():
+            found = [anchors[order[sid]] for sid in sids if order[sid] in anchors]
+            if found:
+                candidates[text] = [replace(a, x=a.x + picture.left, y=a.y + picture.top) for a in found]
+        chosen = choose_anchors(candidates, picture.left + picture.width / 2)
+        typeface = compose.font(typography.small)
+        return layout_labels(chosen, picture, typeface, margin)
+
+    def structure_index_image(self, camera: Camera, size: tuple[int, int]) -> np.ndarray:
+        """(h, w) index into ``atlas.structures`` of the structure seen at each pixel, -1 for none.
+
+        Rendered flat-lit with one code colour per structure from a copy of the panel's state;
+        structures less than half opaque count as see-through, so deeper ones get the labels.
+        """
+        if self._code_model is None:
+            self._code_model = SceneModel(self.atlas)
+            self._code_plotter = offscreen_plotter((64, 64))
+            self._code_renderer = SceneRenderer(self._code_plotter, self._code_model,
+                                                RenderSettings(lighting="flat", supersample=1))
+        code = self._code_model
+        shown = [sid for sid in self.model.visible_ids() if self.model.opacity(sid) >= 0.5]
+        with code.batch():
+            code.show_only(shown or self.model.visible_ids())
+            for sid, colour in zip(self.atlas.structure_ids, self._codes):
+                if code.colour(sid) != colour:
+                    code.set_colour(sid, colour)
+                if self.model.vertices(sid) is not code.vertices(sid):
+                    code.set_vertices(sid, self.model.vertices(sid))
+        self._code_renderer.set_camera(camera)
+        pixels = self._code_renderer.screenshot(size)
+        return decode_index_image(pixels, len(self.atlas.structures))
+
+    # -- legend and sections -------------------------------------------------------------------
+    def legend_entries(self, figure: FigureSpec) -> tuple[LegendEntry, ...]:
+        """The layers shown in any 3D panel of ``figure``, outermost first, in their displayed colours."""
+        shown: set[str] = set()
+        for panel in figure.panels:
+            set_panel_state(self.model, panel.scene, None)
+            shown.update(self.atlas.structure(sid).layer for sid in self.model.visible_ids())
+        return tuple(LegendEntry(layer.name.capitalize(), layer.colour) for layer in self.atlas.layers
+                     if layer.name in shown)
+
+    def draw_section_panel(self, canvas: Image.Image, panel: PanelSpec, box: Box, typography: Typography,
+                           scale_bar: bool) -> None:
+        from viewer.figures.section import render_section
+
+        set_panel_state(self.model, panel.scene, panel.atrophy)
+        pixels = render_section(self.model, panel.level, box.size, typography=typography,
+                                transparent=self.transparent, scale_bar=scale_bar)
+        compose.paste_panel(canvas, pixels, box)
+
+
+def render_figures(atlas: Atlas, figures: Sequence[FigureSpec], *, lighting: str = "studio", transparent: bool = False,
+                   on_figure: Callable[[FigureSpec, np.ndarray], None]) -> None:
+    """Render each figure in order and hand its pixels to ``on_figure`` (e.g. to save it)."""
+    with FigureRenderer(atlas, lighting=lighting, transparent=transparent) as renderer:
+        for figure in figures:
+            on_figure(figure, renderer.render_figure(figure))

@@ -1,0 +1,196 @@
+"""Leader-line labels: anchors on what is visible, labels in the margins, no overlaps.
+
+The layout is pure: it works on a 2D *structure-index image* (which structure each pixel shows, -1 for
+none), so the GUI can reuse it with its own picking buffer. Labels sit in margins left and right of
+the picture, never over the body, so they cannot cover the muscle they name; on each side they keep
+the vertical order of their anchors, so leader lines do not cross one another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import ImageDraw, ImageFont
+from scipy import ndimage
+
+from viewer.figures.compose import Box, fit_line, line_height, text_width
+
+LEADER_COLOUR = (40, 40, 40)
+HALO_COLOUR = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A point on the visible surface of a structure, in pixels, and the visible area around it.
+
+    Attributes
+    ----------
+    index : structure index in the index image.
+    x, y : pixel position (x right, y down) of the point deepest inside the visible region.
+    area : visible pixels of the structure.
+    """
+
+    index: int
+    x: float
+    y: float
+    area: int
+
+
+@dataclass(frozen=True)
+class PlacedLabel:
+    """A label placed in a margin, with its leader line from ``start`` to the anchor."""
+
+    text: str
+    anchor: tuple[float, float]
+    side: str
+    box: Box
+    start: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LabelLayout:
+    """Placed labels and the texts that found no place (reported, never dropped silently)."""
+
+    placed: tuple[PlacedLabel, ...]
+    unplaced: tuple[str, ...]
+
+
+def find_anchors(index_image: np.ndarray, indices: Sequence[int], min_area: int = 30) -> dict[int, Anchor]:
+    """Anchor of each structure index that shows at least ``min_area`` pixels.
+
+    Parameters
+    ----------
+    index_image : (h, w) int array; pixel value = structure index, -1 where nothing is drawn.
+    indices : the structure indices to anchor.
+
+    The anchor is the visible pixel farthest from the region's edge, so the leader line ends clearly
+    inside the muscle, not on a boundary it shares with a neighbour.
+    """
+    anchors: dict[int, Anchor] = {}
+    for index in indices:
+        mask = index_image == index
+        area = int(mask.sum())
+        if area < min_area:
+            continue
+        depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+        y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        anchors[index] = Anchor(index, float(x) + 0.5, float(y) + 0.5, area)
+    return anchors
+
+
+def choose_anchors(candidates: Mapping[str, Sequence[Anchor]], centre_x: float) -> list[tuple[str, Anchor, str]]:
+    """Pick one anchor per label text and the margin it goes to ("left" or "right").
+
+    ``candidates`` maps a label text (e.g. "Multifidus") to the anchors of its structures (e.g. left and
+    right multifidus). Texts with one candidate go to its side; for bilateral ones the side with fewer
+    labels so far is taken, which spreads labels evenly over both margins.
+    """
+    chosen: list[tuple[str, Anchor, str]] = []
+    counts = {"left": 0, "right": 0}
+
+    def side_of(anchor: Anchor) -> str:
+        return "left" if anchor.x < centre_x else "right"
+
+    single = [(text, list(options)) for text, options in candidates.items() if len(options) == 1]
+    several = [(text, list(options)) for text, options in candidates.items() if len(options) > 1]
+    for text, options in single:
+        side = side_of(options[0])
+        chosen.append((text, options[0], side))
+        counts[side] += 1
+    for text, options in several:
+        by_side: dict[str, Anchor] = {}
+        for anchor in sorted(options, key=lambda a: -a.area):
+            by_side.setdefault(side_of(anchor), anchor)
+        side = min(by_side, key=lambda s: (counts[s], -by_side[s].area))
+        chosen.append((text, by_side[side], side))
+        counts[side] += 1
+    return chosen
+
+
+def stack_positions(desired: Sequence[float], height: float, gap: float, low: float, high: float) -> list[float]:
+    """Tops of boxes of ``height``, as near as possible to ``desired`` tops, in order, not overlapping.
+
+    Boxes stay in their given order, ``gap`` apart, within [low, high] when they fit (else they run over
+    ``high``, and the caller reports the overflow).
+    """
+    tops: list[float] = []
+    for want in desired:
+        top = max(want, low)
+        if tops:
+            top = max(top, tops[-1] + height + gap)
+        tops.append(top)
+    for i in range(len(tops) - 1, -1, -1):
+        limit = high - height if i == len(tops) - 1 else tops[i + 1] - height - gap
+        tops[i] = max(low + i * (height + gap), min(tops[i], limit))
+    return tops
+
+
+def layout_labels(chosen: Sequence[tuple[str, Anchor, str]], picture: Box, typeface: ImageFont.FreeTypeFont,
+                  margin: int) -> LabelLayout:
+    """Place labels in the ``margin``-pixel columns left and right of ``picture``.
+
+    Labels on each side are sorted by their anchor's height and stacked without overlap; a label that
+    does not fit its column's height moves to the other column if there is room, else it is returned
+    in ``unplaced``.
+    """
+    height = line_height(typeface)
+    gap = max(2, height // 4)
+    capacity = max(0, int((picture.height + gap) // (height + gap)))
+    sides: dict[str, list[tuple[str, Anchor]]] = {"left": [], "right": []}
+    for text, anchor, side in chosen:
+        sides[side].append((text, anchor))
+    for side, other in (("left", "right"), ("right", "left")):
+        while len(sides[side]) > capacity and len(sides[other]) < capacity:
+            centre = picture.left + picture.width / 2
+            moved = min(sides[side], key=lambda item: abs(item[1].x - centre))
+            sides[side].remove(moved)
+            sides[other].append(moved)
+    placed: list[PlacedLabel] = []
+    unplaced: list[str] = []
+    for side, items in sides.items():
+        items.sort(key=lambda item: item[1].y)
+        unplaced += [text for text, _ in items[capacity:]]
+        items = items[:capacity]
+        tops = stack_positions([a.y - height / 2 for _, a in items], height, gap, picture.top,
+                               picture.bottom)
+        for (text, anchor), top in zip(items, tops):
+            text = fit_line(text, typeface, margin - 8)
+            width = text_width(text, typeface)
+            if side == "left":
+                left = picture.left - 4 - width
+                start = (picture.left - 2, top + height / 2)
+            else:
+                left = picture.right + 4
+                start = (picture.right + 2, top + height / 2)
+            box = Box(int(round(left)), int(round(top)), int(width), int(height))
+            placed.append(PlacedLabel(text, (anchor.x, anchor.y), side, box, start))
+    return LabelLayout(tuple(placed), tuple(unplaced))
+
+
+def margin_width(texts: Sequence[str], typeface: ImageFont.FreeTypeFont, panel_width: int) -> int:
+    """Width of each label column: the longest label plus room for the leader line, at most 30% of the panel."""
+    if not texts:
+        return 0
+    longest = max(text_width(t, typeface) for t in texts)
+    return int(min(longest + line_height(typeface), 0.3 * panel_width))
+
+
+def draw_labels(draw: ImageDraw.ImageDraw, layout: LabelLayout, typeface: ImageFont.FreeTypeFont,
+                offset: tuple[int, int] = (0, 0)) -> None:
+    """Draw leader lines (with a white halo so they read on any muscle), anchor dots and label texts."""
+    dx, dy = offset
+    width = max(1, typeface.size // 12)
+    radius = max(2, typeface.size // 6)
+    for label in layout.placed:
+        points = [(label.start[0] + dx, label.start[1] + dy), (label.anchor[0] + dx, label.anchor[1] + dy)]
+        draw.line(points, fill=HALO_COLOUR, width=width + 2)
+        draw.line(points, fill=LEADER_COLOUR, width=width)
+        x, y = points[1]
+        draw.ellipse([x - radius - 1, y - radius - 1, x + radius + 1, y + radius + 1], fill=HALO_COLOUR)
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=LEADER_COLOUR)
+    for label in layout.placed:
+        box = label.box
+        x = box.left + dx if label.side == "right" else box.right + dx - text_width(label.text, typeface)
+        draw.text((x, box.top + dy), label.text, font=typeface, fill=LEADER_COLOUR)
