@@ -9,7 +9,7 @@ with manifold3d, which keeps them closed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,6 +189,35 @@ def occupancy(grid: Grid, mesh: trimesh.Trimesh) -> np.ndarray:
     return (np.cumsum(crossings, axis=2) % 2).astype(bool)
 
 
+def surface_occupancy(grid: Grid, mesh: trimesh.Trimesh) -> np.ndarray:
+    """Voxels touched by a surface (dense barycentric samples of every triangle)."""
+    tri = np.asarray(mesh.triangles)
+    longest = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max()
+    n = int(np.clip(np.ceil(2.0 * longest / grid.spacing), 1, 40))
+    a, b = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+    ok = a + b <= n
+    w = np.column_stack([a[ok], b[ok]]) / n
+    pts = (
+        tri[:, None, 0] * (1 - w[:, 0] - w[:, 1])[None, :, None]
+        + tri[:, None, 1] * w[None, :, 0, None]
+        + tri[:, None, 2] * w[None, :, 1, None]
+    ).reshape(-1, 3)
+    idx = np.round((pts - grid.origin) / grid.spacing).astype(int)
+    idx = idx[np.all((idx >= 0) & (idx < np.array(grid.shape)), axis=1)]
+    out = np.zeros(grid.shape, dtype=bool)
+    out[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    return out
+
+
+def solid_occupancy(grid: Grid, mesh: trimesh.Trimesh) -> np.ndarray:
+    """Voxels inside a mesh: exact parity for closed meshes; for open ones (thin, holed bone
+    plates such as the hip bone) the touched voxels, closed morphologically and hole-filled."""
+    if mesh.is_watertight:
+        return occupancy(grid, mesh)
+    shell = ndimage.binary_closing(surface_occupancy(grid, mesh), iterations=2)
+    return ndimage.binary_fill_holes(shell)
+
+
 def signed_distance_from_occupancy(inside: np.ndarray, spacing: float) -> np.ndarray:
     """Euclidean signed distance (mm) of a voxel mask: negative inside, positive outside."""
     outside_d = ndimage.distance_transform_edt(~inside) * spacing
@@ -216,10 +245,11 @@ def subtract_meshes(
         return field
     inside = np.zeros(grid.shape, dtype=bool)
     for mesh in meshes:
-        inside |= occupancy(grid, mesh)
+        inside |= solid_occupancy(grid, mesh)
     if not inside.any():
         return field
-    other = signed_distance_from_occupancy(inside, grid.spacing)
+    # The voxel distance is terraced; blurring it by about a voxel keeps cut faces smooth.
+    other = ndimage.gaussian_filter(signed_distance_from_occupancy(inside, grid.spacing), 1.0)
     return np.maximum(field, clearance - other)
 
 
@@ -322,8 +352,42 @@ def simplify(mesh: trimesh.Trimesh, tolerance: float) -> trimesh.Trimesh:
     if solid.status() != manifold3d.Error.NoError:
         return mesh
     out = solid.simplify(tolerance).to_mesh()
-    result = trimesh.Trimesh(np.asarray(out.vert_properties)[:, :3], np.asarray(out.tri_verts), process=True)
+    vertices = separate_coincident(np.asarray(out.vert_properties)[:, :3], np.asarray(out.tri_verts))
+    result = trimesh.Trimesh(vertices, np.asarray(out.tri_verts), process=True)
     return result if result.is_watertight else mesh
+
+
+def separate_coincident(vertices: np.ndarray, faces: np.ndarray, shift_mm: float = 0.02) -> np.ndarray:
+    """Pull apart distinct vertices that share a position.
+
+    manifold3d keeps such pairs at pinch points; any reader that merges equal positions (as
+    trimesh does by default) would fuse them into a non-manifold vertex. Each copy moves
+    ``shift_mm`` toward the centroid of its own triangles, so the surface stays closed.
+
+    Parameters
+    ----------
+    vertices : (n, 3) float ndarray
+        Positions, mm.
+    faces : (m, 3) int ndarray
+        Triangles.
+
+    Returns
+    -------
+    (n, 3) float64 ndarray
+    """
+    v = np.asarray(vertices, dtype=np.float32).astype(np.float64)
+    _, inverse, counts = np.unique(v, axis=0, return_inverse=True, return_counts=True)
+    shared = np.flatnonzero(counts[inverse.ravel()] > 1)
+    if shared.size == 0:
+        return v
+    centroids = v[faces].mean(axis=1)
+    sums = np.zeros_like(v)
+    np.add.at(sums, faces.ravel(), np.repeat(centroids, 3, axis=0))
+    uses = np.bincount(faces.ravel(), minlength=len(v))[:, None]
+    target = sums[shared] / np.maximum(uses[shared], 1)
+    step = target - v[shared]
+    v[shared] += shift_mm * step / np.maximum(np.linalg.norm(step, axis=1, keepdims=True), 1e-12)
+    return v
 
 
 def tube_union_surface(
@@ -386,3 +450,73 @@ def tube_union_surface(
 def _boxes_overlap(bounds: np.ndarray, grid: Grid) -> bool:
     hi = grid.origin + grid.spacing * (np.array(grid.shape) - 1)
     return bool(np.all(bounds[0] <= hi) and np.all(bounds[1] >= grid.origin))
+
+
+def _plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = normal / np.linalg.norm(normal)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    u = np.cross(n, helper)
+    u /= np.linalg.norm(u)
+    return u, np.cross(n, u)
+
+
+def _inside_polygon(point: np.ndarray, poly: np.ndarray) -> bool:
+    x, y = point
+    xs, ys = poly[:, 0], poly[:, 1]
+    xn, yn = np.roll(xs, -1), np.roll(ys, -1)
+    crosses = (ys > y) != (yn > y)
+    xi = xs + (y - ys) * (xn - xs) / np.where(yn == ys, 1e-12, yn - ys)
+    return bool(np.count_nonzero(crosses & (x < xi)) % 2)
+
+
+def section_loops(
+    mesh: trimesh.Trimesh, origin: np.ndarray, normal: np.ndarray
+) -> list[np.ndarray]:
+    """Closed loops where a plane cuts a mesh.
+
+    Returns
+    -------
+    list of (k, 3) float ndarray
+        Loop vertices in 3D (mm); empty if the plane misses the mesh.
+    """
+    section = mesh.section(plane_origin=np.asarray(origin, float), plane_normal=np.asarray(normal, float))
+    if section is None:
+        return []
+    return [np.asarray(loop) for loop in section.discrete if len(loop) >= 3]
+
+
+def cross_section_area(
+    mesh: trimesh.Trimesh,
+    origin: np.ndarray,
+    normal: np.ndarray,
+    keep: Callable[[np.ndarray], bool] | None = None,
+) -> float:
+    """Area of a closed mesh's cross-section by a plane (even-odd rule for holes).
+
+    Parameters
+    ----------
+    mesh : trimesh.Trimesh
+        Closed surface, mm.
+    origin : (3,) float ndarray
+        A point of the plane, mm.
+    normal : (3,) float ndarray
+        Plane normal (any length).
+    keep : callable, optional
+        Takes a loop's 3D centroid and says whether the loop counts (e.g. one side of the body,
+        near the spine); by default every loop counts.
+
+    Returns
+    -------
+    float
+        Area, mm^2.
+    """
+    u, v = _plane_basis(np.asarray(normal, float))
+    loops = [lp for lp in section_loops(mesh, origin, normal) if keep is None or keep(lp.mean(axis=0))]
+    flat = [np.column_stack([(lp - origin) @ u, (lp - origin) @ v]) for lp in loops]
+    total = 0.0
+    for i, poly in enumerate(flat):
+        x, y = poly[:, 0], poly[:, 1]
+        area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+        depth = sum(_inside_polygon(poly[0], other) for j, other in enumerate(flat) if j != i)
+        total += area if depth % 2 == 0 else -area
+    return total

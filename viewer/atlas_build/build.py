@@ -1,0 +1,402 @@
+"""Build the Dorsum atlas folder: bone and muscle meshes, ``atlas.toml``, provenance and licences.
+
+:func:`build_atlas` is deterministic: the same installed packages give byte-identical files
+(sorted iteration, fixed iteration counts, no random sampling, no timestamps).
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from viewer.atlas_build import fascicle_muscles, source, spine, volume
+from viewer.atlas_build.fascicle_muscles import build_latissimus
+from viewer.levels import VERTEBRAE
+
+ATLAS_NAME = "Dorsum back-muscle atlas"
+ATLAS_VERSION = "1.0.0"
+VOXEL_MM = 1.5
+TOLERANCE_MM = 0.2
+CALIBRATION_ITERATIONS = 4
+SIDE_CODE = {"left": 0, "right": 1, "midline": 2}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer of the atlas (see ``docs/atlas-format.md``)."""
+
+    name: str
+    depth: int
+    colour: str
+    description: str
+
+
+LAYERS: tuple[LayerInfo, ...] = (
+    LayerInfo("superficial", 1, "#b5433a",
+              "Extrinsic back muscles of the superficial group: they lie on the back but move the "
+              "shoulder girdle and arm, and are supplied by ventral rami or the accessory nerve."),
+    LayerInfo("intermediate", 2, "#d9774b",
+              "Intrinsic back muscles, intermediate layer: the erector spinae columns (iliocostalis "
+              "laterally, longissimus in the middle, spinalis medially). Dorsal rami supply them. "
+              "The serratus posterior muscles and splenius are not modelled."),
+    LayerInfo("deep", 3, "#8e2a4b",
+              "Intrinsic back muscles, deep layer: the transversospinales (semispinalis, multifidus, "
+              "rotatores), short fascicles running from transverse to spinous processes, in the "
+              "groove beside the spinous processes. Segmental supply from medial branches of dorsal rami."),
+    LayerInfo("skeleton", 4, "#e8dcc0",
+              "Skull, vertebral column, rib cage, pelvis and shoulder girdle from the MyoSuite models."),
+)
+
+
+@dataclass(frozen=True)
+class MuscleInfo:
+    """Teaching metadata of one muscle (both sides share it)."""
+
+    name: str
+    group: str
+    layer: str
+    origin: str
+    insertion: str
+    innervation: str
+    action: str
+    notes: str = ""
+
+
+MUSCLES: dict[str, MuscleInfo] = {
+    "trapezius": MuscleInfo(
+        "Trapezius", "extrinsic_superficial", "superficial",
+        "Medial third of the superior nuchal line, external occipital protuberance, ligamentum "
+        "nuchae and the spinous processes of C7 to T12.",
+        "Lateral third of the clavicle, the acromion and the spine of the scapula.",
+        "Accessory nerve (cranial nerve XI) for movement; C3-C4 branches carry sensation.",
+        "Upper fibres lift the shoulder, middle fibres pull the scapula toward the spine, lower "
+        "fibres draw it down; upper and lower fibres together turn the glenoid upward.",
+    ),
+    "latissimus_dorsi": MuscleInfo(
+        "Latissimus dorsi", "extrinsic_superficial", "superficial",
+        "Spinous processes of T7 to T12, the thoracolumbar fascia (and through it the lumbar and "
+        "sacral spinous processes), the posterior iliac crest and the lowest three or four ribs.",
+        "Floor of the intertubercular groove of the humerus.",
+        "Thoracodorsal nerve (C6-C8).",
+        "Extends, adducts and medially rotates the arm; pulls the trunk up toward fixed arms.",
+        "The model provides three fibre bundles from the lower thoracic spine; the lumbar and iliac "
+        "part is added along the same fan, and the sheet is laid over the deeper muscles.",
+    ),
+    "rhomboid_major": MuscleInfo(
+        "Rhomboid major", "extrinsic_superficial", "superficial",
+        "Spinous processes of T2 to T5 and the supraspinous ligament.",
+        "Medial border of the scapula from the root of its spine to the inferior angle.",
+        "Dorsal scapular nerve (C5, sometimes C4).",
+        "Pulls the scapula toward the spine, turns the glenoid down and holds the scapula on the chest wall.",
+    ),
+    "rhomboid_minor": MuscleInfo(
+        "Rhomboid minor", "extrinsic_superficial", "superficial",
+        "Lower ligamentum nuchae and the spinous processes of C7 and T1.",
+        "Medial border of the scapula at the root of the scapular spine.",
+        "Dorsal scapular nerve (C5, sometimes C4 or C6).",
+        "Works with rhomboid major: retracts the scapula and turns the glenoid downward.",
+    ),
+    "levator_scapulae": MuscleInfo(
+        "Levator scapulae", "extrinsic_superficial", "superficial",
+        "Transverse processes of C1 to C4.",
+        "Superior angle and upper medial border of the scapula.",
+        "Branches of C3-C4 and the dorsal scapular nerve (C5).",
+        "Raises the scapula and turns the glenoid down; with the scapula fixed, bends the neck to its side.",
+    ),
+    "iliocostalis": MuscleInfo(
+        "Iliocostalis", "erector_spinae", "intermediate",
+        "Lumbar part: posterior iliac crest and the common erector spinae tendon on the sacrum. "
+        "Thoracic part: angles of the lower six ribs.",
+        "Lumbar part: tips of the L1-L4 transverse processes and the angles of the lower ribs. "
+        "Thoracic part: angles of the upper ribs and the C7 transverse process.",
+        "Lateral branches of the dorsal rami.",
+        "Both sides: extend the trunk. One side: bends the trunk to that side.",
+        "Lateral column of the erector spinae. Built from the model's lumbar fascicles (IL_L*) and "
+        "its iliac-to-rib fascicles (IL_R5-R12).",
+    ),
+    "longissimus": MuscleInfo(
+        "Longissimus", "erector_spinae", "intermediate",
+        "Lumbar part: accessory and transverse processes of L1-L5, reaching down to the iliac crest "
+        "near the posterior superior iliac spine. Thoracic part: the erector spinae aponeurosis on "
+        "the sacrum and lumbar spinous processes.",
+        "Tips of the thoracic transverse processes and the lower nine or ten ribs.",
+        "Dorsal rami (the lumbar part by their intermediate branches).",
+        "Extends the spine and bends it to the same side.",
+        "Middle column of the erector spinae. Below L3 the thoracic part is a flat tendon sheet "
+        "(the erector spinae aponeurosis) lying over the multifidus, so it is not drawn as muscle there.",
+    ),
+    "spinalis": MuscleInfo(
+        "Spinalis", "erector_spinae", "intermediate",
+        "Spinous processes of T11 to L2.",
+        "Spinous processes of the upper thoracic vertebrae (about T2 to T8).",
+        "Dorsal rami.",
+        "Extends the thoracic spine.",
+        "Medial, thinnest column of the erector spinae; its cervical part is inconstant.",
+    ),
+    "semispinalis": MuscleInfo(
+        "Semispinalis", "transversospinales", "deep",
+        "Transverse processes of the thoracic vertebrae (thoracis and cervicis) and the articular "
+        "processes of C4-C7 (capitis).",
+        "Spinous processes four to six levels higher (thoracis, cervicis) and the occiput between "
+        "the nuchal lines (capitis).",
+        "Dorsal rami.",
+        "Extends the spine and head and turns them to the opposite side.",
+        "The longest transversospinalis fascicles; no lumbar part.",
+    ),
+    "multifidus": MuscleInfo(
+        "Multifidus", "transversospinales", "deep",
+        "Dorsal surface of the sacrum down to the fourth sacral foramen, the erector spinae "
+        "aponeurosis, the posterior superior iliac spine and posterior sacroiliac ligaments, and "
+        "the mammillary processes of the lumbar vertebrae.",
+        "Spinous processes and laminae two to five levels higher (in the lumbar spine, L1 to L5).",
+        "Medial branch of the dorsal ramus of the same segment: the fascicles hanging from one "
+        "spinous process are supplied by that segment's nerve alone.",
+        "Holds and extends the lumbar segments and turns the spine to the opposite side.",
+        "Origin is taken at the caudal end, as in Gray's anatomy; Bogduk describes the same fascicles "
+        "from the spinous processes downward. Only the lumbar part (L1 to the sacrum) is in the "
+        "source model. The per-vertex 'segment' data gives each point's vertebral level.",
+    ),
+    "rotatores": MuscleInfo(
+        "Rotatores", "transversospinales", "deep",
+        "Transverse process of a vertebra.",
+        "Lamina and base of the spinous process one level higher (brevis) or two levels higher (longus).",
+        "Medial branches of the dorsal rami.",
+        "Rotate and extend the spine segment by segment; rich in muscle spindles, so they also sense position.",
+        "Best developed in the thoracic spine.",
+    ),
+}
+
+#: Muscles this module builds itself; the rest come from the landmark builder.
+FASCICLE_MUSCLES = ("multifidus", "iliocostalis", "longissimus", "latissimus_dorsi")
+
+BONE_NAMES: dict[str, tuple[str, str]] = {
+    "skull": ("Skull", "skull"),
+    "sacrum": ("Sacrum", "vertebral_column"),
+    "hip_bone_left": ("Hip bone", "pelvic_girdle"),
+    "hip_bone_right": ("Hip bone", "pelvic_girdle"),
+    "rib_cage": ("Rib cage and sternum", "thoracic_cage"),
+    "scapula_left": ("Scapula", "shoulder_girdle"),
+    "scapula_right": ("Scapula", "shoulder_girdle"),
+    "clavicle_left": ("Clavicle", "shoulder_girdle"),
+    "clavicle_right": ("Clavicle", "shoulder_girdle"),
+    "humerus_left": ("Humerus", "upper_limb"),
+    "humerus_right": ("Humerus", "upper_limb"),
+    **{f"vertebra_{v.lower()}": (f"{v} vertebra", "vertebral_column") for v in VERTEBRAE if v != "S1"},
+}
+BONE_NAMES["vertebra_c1"] = ("C1 vertebra (atlas)", "vertebral_column")
+BONE_NAMES["vertebra_c2"] = ("C2 vertebra (axis)", "vertebral_column")
+
+ATTRIBUTION = (
+    "Bone meshes and muscle fascicle paths from the MyoSuite musculoskeletal models (myo-sim "
+    "package, Apache-2.0; MyoHub / MyoSuite authors). The torso model derives from the SimTK "
+    "'Constrained Lumbar Spine model - 210'. Dorsum converted the geometry to RAS millimetres, "
+    "smoothed the bones and built muscle volumes from the fascicle paths and bone landmarks."
+)
+
+
+def side_of(structure_id: str) -> str:
+    """``"left"``, ``"right"`` or ``"midline"`` from a structure id's suffix."""
+    for side in ("left", "right"):
+        if structure_id.endswith("_" + side):
+            return side
+    return "midline"
+
+
+def _muscle_of(structure_id: str) -> str:
+    side = side_of(structure_id)
+    return structure_id if side == "midline" else structure_id[: -len(side) - 1]
+
+
+def levels_spanned(mesh: trimesh.Trimesh, centres: Mapping[str, np.ndarray]) -> list[str]:
+    """Vertebral levels whose body-centre height the mesh reaches (level coordinate rounded)."""
+    lv = spine.level_coordinate(np.asarray(mesh.vertices), centres)
+    lo, hi = int(np.floor(lv.min() + 0.5)), int(np.floor(lv.max() + 0.5))
+    return list(VERTEBRAE[lo : hi + 1])
+
+
+def with_level_data(mesh: trimesh.Trimesh, centres: Mapping[str, np.ndarray], side: str) -> trimesh.Trimesh:
+    """Copy of a mesh carrying per-vertex ``segment`` (float32) and ``side`` (int32) data."""
+    out = trimesh.Trimesh(np.asarray(mesh.vertices, dtype=np.float32).astype(np.float64), mesh.faces, process=False)
+    out.vertex_attributes["segment"] = spine.level_coordinate(out.vertices, centres).astype(np.float32)
+    out.vertex_attributes["side"] = np.full(len(out.vertices), SIDE_CODE[side], dtype=np.int32)
+    return out
+
+
+def _landmark_muscles(
+    bones: Mapping[str, trimesh.Trimesh], deeper: Mapping[str, trimesh.Trimesh]
+) -> dict[str, trimesh.Trimesh]:
+    try:
+        module = importlib.import_module("viewer.atlas_build.landmark_muscles")
+    except ModuleNotFoundError as exc:
+        if exc.name != "viewer.atlas_build.landmark_muscles":
+            raise
+        return {}
+    return dict(module.build_landmark_muscles(bones, deeper))
+
+
+def _toml_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _toml_str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(round(value, 4))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _table(header: str, items: Mapping[str, object]) -> list[str]:
+    lines = [header] if header else []
+    lines += [f"{k} = {_toml_value(v)}" for k, v in items.items()]
+    return lines + [""]
+
+
+def manifest_text(
+    structures: list[dict[str, object]], centres: Mapping[str, np.ndarray], versions: Mapping[str, str]
+) -> str:
+    """The ``atlas.toml`` text (see ``docs/atlas-format.md``)."""
+    lines = ["# Generated by viewer.atlas_build.build_atlas; do not edit by hand.", ""]
+    lines += _table("[atlas]", {
+        "name": ATLAS_NAME, "version": ATLAS_VERSION, "units": "mm", "frame": "RAS",
+        "description": "Human back muscles layer by layer (superficial, intermediate, deep) on a "
+                       "real skeleton, with the lumbar multifidus carrying vertebral-level data.",
+    })
+    lines += _table("[[atlas.sources]]", {
+        "name": "myo-sim", "version": versions["myo-sim"], "licence": "Apache-2.0",
+        "licence_file": "LICENSES/myo-sim-Apache-2.0.txt", "attribution": ATTRIBUTION,
+    })
+    for layer in LAYERS:
+        lines += _table("[[layers]]", {
+            "name": layer.name, "depth": layer.depth, "colour": layer.colour, "description": layer.description,
+        })
+    for level in VERTEBRAE:
+        lines += _table("[[spine]]", {"name": level, "centre": [round(float(c), 2) for c in centres[level]]})
+    for entry in structures:
+        entry = dict(entry)
+        teaching = entry.pop("teaching", None)
+        lines += _table("[[structures]]", entry)
+        if teaching:
+            lines += _table("[structures.teaching]", teaching)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _structure_entry(sid: str, mesh_rel: str, levels: list[str]) -> dict[str, object]:
+    side = side_of(sid)
+    if sid in BONE_NAMES:
+        name, group = BONE_NAMES[sid]
+        return {"id": sid, "name": name, "muscle": sid, "group": group, "side": side, "kind": "bone",
+                "layer": "skeleton", "mesh": mesh_rel, "levels": levels}
+    muscle = _muscle_of(sid)
+    info = MUSCLES[muscle]
+    teaching = {"origin": info.origin, "insertion": info.insertion, "innervation": info.innervation,
+                "action": info.action}
+    if info.notes:
+        teaching["notes"] = info.notes
+    return {"id": sid, "name": info.name, "muscle": muscle, "group": info.group, "side": side,
+            "kind": "muscle", "layer": info.layer, "mesh": mesh_rel, "levels": levels, "teaching": teaching}
+
+
+def write_ply(mesh: trimesh.Trimesh, path: Path) -> None:
+    """Binary little-endian PLY with per-vertex attributes (deterministic bytes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(trimesh.exchange.ply.export_ply(mesh, encoding="binary", include_attributes=True))
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of every package whose output shapes the atlas."""
+    names = ("myo-sim", "mujoco", "numpy", "scipy", "scikit-image", "trimesh", "manifold3d")
+    return {n: metadata.version(n) for n in names}
+
+
+def provenance_text(versions: Mapping[str, str], calibration: Mapping[str, Mapping[str, object]]) -> str:
+    """``PROVENANCE.toml``: package versions, build parameters and calibration results."""
+    lines = ["# How this atlas was built (viewer.atlas_build.build_atlas).", ""]
+    lines += _table("[packages]", {k: versions[k] for k in sorted(versions)})
+    lines += _table("[parameters]", {
+        "model": source.MODEL_NAME, "posture": "neutral (qpos0)", "voxel_mm": VOXEL_MM,
+        "decimation_tolerance_mm": TOLERANCE_MM, "specific_tension_n_per_mm2": fascicle_muscles.SPECIFIC_TENSION,
+        "path_step_mm": fascicle_muscles.PATH_STEP_MM, "end_radius_fraction": fascicle_muscles.END_RADIUS_FRACTION,
+        "max_snap_mm": fascicle_muscles.MAX_SNAP_MM,
+        "longissimus_aponeurosis_level": fascicle_muscles.LONGISSIMUS_APONEUROSIS_LEVEL,
+        "calibration_iterations": CALIBRATION_ITERATIONS,
+        "overlap_priority": ["bone", "multifidus", "longissimus", "iliocostalis", "superficial"],
+    })
+    for group in sorted(calibration):
+        record = dict(calibration[group])
+        target = record.pop("csa_target_cm2")
+        built = record.pop("csa_built_cm2")
+        lines += _table(f"[calibration.{group}]", record)
+        lines += _table(f"[calibration.{group}.csa_target_cm2]", {k: float(v) for k, v in target.items()})
+        lines += _table(f"[calibration.{group}.csa_built_cm2]", {k: float(v) for k, v in built.items()})
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def licence_text() -> str:
+    """The Apache-2.0 licence text shipped with myo-sim, with an attribution header."""
+    dist = metadata.distribution("myo-sim")
+    files = [f for f in (dist.files or []) if f.name.upper().startswith("LICENSE")]
+    body = files[0].read_text() if files else ""
+    header = (
+        "The bone meshes and muscle paths in this atlas derive from myo-sim (MyoSuite models),\n"
+        "https://github.com/MyoHub/myo_sim, licensed under the Apache License 2.0 reproduced below.\n"
+        "Dorsum modified the geometry (frame conversion, smoothing, muscle volume construction).\n\n"
+    )
+    return header + body
+
+
+def build_atlas(out_dir: Path) -> None:
+    """Build the whole atlas into ``out_dir`` (created; earlier ``bones/`` and ``muscles/`` replaced).
+
+    Parameters
+    ----------
+    out_dir : Path
+        Atlas folder, e.g. the repository's ``meshes/``.
+    """
+    out_dir = Path(out_dir)
+    bones = source.load_bones()
+    centres = spine.spine_centres(bones)
+    fascicles = source.load_fascicles()
+    built = fascicle_muscles.build_fascicle_muscles(
+        fascicles, bones, centres, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM,
+        calibration_iterations=CALIBRATION_ITERATIONS,
+    )
+    muscles = dict(built.meshes)
+    muscles.update(build_latissimus(fascicles, bones, muscles, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM))
+    muscles.update(_landmark_muscles(bones, dict(muscles)))
+    for sub in ("bones", "muscles"):
+        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    entries: list[dict[str, object]] = []
+    for sid in sorted(bones):
+        rel = f"bones/{sid}.ply"
+        write_ply(bones[sid], out_dir / rel)
+        levels = [lv for lv in VERTEBRAE if spine.bone_id_of_level(lv) == sid]
+        entries.append(_structure_entry(sid, rel, levels))
+    for sid in sorted(muscles):
+        mesh = muscles[sid]
+        if mesh.is_empty:
+            continue
+        rel = f"muscles/{sid}.ply"
+        if _muscle_of(sid) == "multifidus":
+            mesh = with_level_data(mesh, centres, side_of(sid))
+        write_ply(mesh, out_dir / rel)
+        entries.append(_structure_entry(sid, rel, levels_spanned(mesh, centres)))
+    entries.sort(key=lambda e: (e["kind"] != "muscle", str(e["id"])))
+    versions = package_versions()
+    (out_dir / "atlas.toml").write_text(manifest_text(entries, centres, versions))
+    (out_dir / "PROVENANCE.toml").write_text(provenance_text(versions, built.calibration))
+    (out_dir / "LICENSES").mkdir(parents=True, exist_ok=True)
+    (out_dir / "LICENSES" / "myo-sim-Apache-2.0.txt").write_text(licence_text())

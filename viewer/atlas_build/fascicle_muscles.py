@@ -1,0 +1,572 @@
+"""Muscles built from the model's fascicle paths: multifidus, iliocostalis, longissimus.
+
+Each fascicle becomes a tube along its neutral-posture path. The tube radius starts from the
+fascicle's force (PCSA = Fmax / specific tension), swells toward the middle of the fascicle
+(tendinous ends, fleshy belly) and is multiplied by a per-level gain that is calibrated so that
+cross-sectional areas at the lumbar discs match published imaging values (see ``docs/atlas.md``).
+The tubes of one muscle and side are fused into one closed surface by :mod:`.volume`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+
+from viewer.atlas_build import spine, volume
+from viewer.atlas_build.source import Fascicle
+
+#: Specific tension used to turn peak force into PCSA (N/mm^2); mid-range of 0.3-0.6.
+SPECIFIC_TENSION = 0.45
+#: Resampling step of fascicle paths (mm): fine enough for per-vertex radii.
+PATH_STEP_MM = 3.0
+#: Fraction of the belly radius kept at the attachments.
+END_RADIUS_FRACTION = 0.45
+#: Attachments farther than this from any bone are left where they are (mm).
+MAX_SNAP_MM = 45.0
+#: Longissimus (pars thoracis) fascicles end in the erector spinae aponeurosis caudal to this level
+#: (L3 = 21): the part below is tendon sheet over the multifidus, not muscle belly.
+LONGISSIMUS_APONEUROSIS_LEVEL = 21.0
+
+#: Bones that fascicle attachments are snapped onto.
+ATTACHMENT_BONES: tuple[str, ...] = (
+    "hip_bone_left", "hip_bone_right", "rib_cage", "sacrum",
+    *(f"vertebra_t{i}" for i in range(1, 13)), *(f"vertebra_l{i}" for i in range(1, 6)),
+)
+
+#: Lumbar disc levels (level coordinate) at which cross-sections are calibrated.
+DISC_LEVELS: dict[str, float] = {"L1-L2": 19.5, "L2-L3": 20.5, "L3-L4": 21.5, "L4-L5": 22.5, "L5-S1": 23.5}
+
+#: Target multifidus CSA per side (cm^2) at each disc. L4-L5 and L5-S1 lie inside the healthy
+#: adult ranges of anatomy.md section 2 (Stokes 2005, Danneels 2000, Niemelainen 2011, Fortin);
+#: the upper levels follow the caudal gradient of Hides' and the seated-MRI data.
+MULTIFIDUS_CSA_CM2: dict[str, float] = {
+    "L1-L2": 2.5, "L2-L3": 3.8, "L3-L4": 5.5, "L4-L5": 7.5, "L5-S1": 8.5,
+}
+#: Target erector spinae (iliocostalis + longissimus) CSA per side (cm^2); L3-L4 is the MRI
+#: mean of Fortin et al. (20.0 +- 4.4 cm^2, via the BMRI 2017 review table) rounded down.
+ERECTOR_SPINAE_CSA_CM2: dict[str, float] = {
+    "L1-L2": 19.0, "L2-L3": 19.0, "L3-L4": 18.0, "L4-L5": 14.0,
+}
+
+
+@dataclass(frozen=True)
+class TubeBundle:
+    """Paths and per-vertex radii of one muscle on one side, ready for :func:`volume.tube_union_surface`.
+
+    Attributes
+    ----------
+    paths : list of (n_i, 3) float ndarray
+        Resampled fascicle paths, mm.
+    base_radii : list of (n_i,) float ndarray
+        Radius before the level gain (force and belly profile), mm.
+    levels : list of (n_i,) float ndarray
+        Level coordinate of every path vertex (C1 = 0 ... S1 = 24).
+    """
+
+    paths: list[np.ndarray]
+    base_radii: list[np.ndarray]
+    levels: list[np.ndarray]
+
+    def radii(self, gain: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
+        """Per-vertex radii (mm) after multiplying by ``gain(levels)``."""
+        return [r * gain(lv) for r, lv in zip(self.base_radii, self.levels)]
+
+
+def force_radius(max_force: float, specific_tension: float = SPECIFIC_TENSION) -> float:
+    """Radius (mm) of a circle whose area is the PCSA of a fascicle of peak force ``max_force`` (N)."""
+    return float(np.sqrt(max_force / specific_tension / np.pi))
+
+
+def resample(points: np.ndarray, step: float) -> np.ndarray:
+    """Polyline resampled at (about) equal arc-length steps, keeping both ends.
+
+    Parameters
+    ----------
+    points : (n, 3) float ndarray
+        Polyline, mm.
+    step : float
+        Target spacing, mm.
+
+    Returns
+    -------
+    (m, 3) float ndarray
+    """
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    n = max(int(np.ceil(s[-1] / step)), 1) + 1
+    t = np.linspace(0.0, s[-1], n)
+    return np.column_stack([np.interp(t, s, points[:, i]) for i in range(3)])
+
+
+def belly_profile(n: int, floor: float = END_RADIUS_FRACTION) -> np.ndarray:
+    """Radius factor along a fascicle of ``n`` vertices: ``floor`` at the ends, 1 mid-belly."""
+    t = np.linspace(0.0, 1.0, n)
+    return floor + (1.0 - floor) * np.sqrt(np.sin(np.pi * t))
+
+
+def attachment_surface(bones: Mapping[str, trimesh.Trimesh], ids: Sequence[str] = ATTACHMENT_BONES) -> cKDTree:
+    """KD-tree over the vertices (dense after subdivision) of the bones attachments snap onto."""
+    pts = np.concatenate([np.asarray(bones[i].vertices) for i in ids if i in bones])
+    return cKDTree(pts)
+
+
+def snap_ends(path: np.ndarray, surface: cKDTree, max_shift: float = MAX_SNAP_MM) -> np.ndarray:
+    """Move a path's first and last points onto the nearest bone surface point.
+
+    Several model attachments float 10-37 mm off the sacrum and pelvis; muscles must visibly
+    attach to bone. Interior path points move with the ends, fading linearly toward the middle.
+
+    Parameters
+    ----------
+    path : (n, 3) float ndarray
+        Path, mm.
+    surface : cKDTree
+        Bone surface points (from :func:`attachment_surface`).
+    max_shift : float
+        Ends farther than this from bone stay put, mm.
+
+    Returns
+    -------
+    (n, 3) float ndarray
+    """
+    out = np.asarray(path, dtype=float).copy()
+    n = len(out)
+    t = np.linspace(0.0, 1.0, n)
+    for end, weight in ((0, np.clip(1.0 - 2.0 * t, 0, 1)), (n - 1, np.clip(2.0 * t - 1.0, 0, 1))):
+        dist, idx = surface.query(out[end])
+        if dist <= max_shift:
+            out += weight[:, None] * (surface.data[idx] - out[end])
+    return out
+
+
+def level_gain(knots: Sequence[float], gains: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
+    """Piecewise-linear gain over the level coordinate, constant beyond the end knots."""
+    k, g = np.asarray(knots, float), np.asarray(gains, float)
+    return lambda levels: np.interp(levels, k, g)
+
+
+def make_bundle(
+    fascicles: Sequence[Fascicle],
+    surface: cKDTree,
+    centres: Mapping[str, np.ndarray],
+    *,
+    max_level: float | None = None,
+) -> TubeBundle:
+    """Resample, snap and profile the fascicles of one muscle on one side.
+
+    Parameters
+    ----------
+    fascicles : sequence of Fascicle
+        In a fixed (sorted) order.
+    surface : cKDTree
+        Bone surface for snapping attachments.
+    centres : mapping of str to (3,) float ndarray
+        Vertebral body centres (level coordinate).
+    max_level : float, optional
+        Cut each path caudal to this level (aponeurotic part); the cut end becomes the
+        tendinous end of the fascicle.
+    """
+    paths, radii, levels = [], [], []
+    for fascicle in fascicles:
+        path = resample(snap_ends(fascicle.points, surface), PATH_STEP_MM)
+        lv = spine.level_coordinate(path, centres)
+        if max_level is not None:
+            keep = lv <= max_level
+            if keep.sum() < 3:
+                continue
+            path, lv = path[keep], lv[keep]
+        paths.append(path)
+        radii.append(force_radius(fascicle.max_force) * belly_profile(len(path)))
+        levels.append(lv.astype(float))
+    return TubeBundle(paths, radii, levels)
+
+
+def disc_plane(centres: Mapping[str, np.ndarray], disc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Origin and unit normal of a disc plane such as ``"L4-L5"`` (see :func:`spine.local_axis`)."""
+    upper, lower = disc.split("-")
+    return spine.local_axis(centres, upper, lower)
+
+
+def side_filter(side: str, origin: np.ndarray, reach_mm: float = 160.0) -> Callable[[np.ndarray], bool]:
+    """Predicate on a section loop centroid: on the given body side, within ``reach_mm`` of origin."""
+    sign = 1.0 if side == "right" else -1.0
+    return lambda c: bool(sign * c[0] > 0 and np.linalg.norm(c - origin) < reach_mm)
+
+
+def csa_cm2(
+    meshes: Sequence[trimesh.Trimesh], centres: Mapping[str, np.ndarray], disc: str, side: str
+) -> float:
+    """Summed cross-sectional area (cm^2) of meshes on one side at a disc plane."""
+    origin, normal = disc_plane(centres, disc)
+    keep = side_filter(side, origin)
+    return sum(volume.cross_section_area(m, origin, normal, keep) for m in meshes if not m.is_empty) / 100.0
+
+
+def calibrate_gains(
+    build: Callable[[Callable[[np.ndarray], np.ndarray]], Sequence[trimesh.Trimesh]],
+    centres: Mapping[str, np.ndarray],
+    side: str,
+    targets_cm2: Mapping[str, float],
+    *,
+    start: float = 1.0,
+    iterations: int = 4,
+) -> tuple[list[float], list[float], dict[str, float]]:
+    """Fit per-disc radius gains so that the built muscle's CSA meets the targets.
+
+    Parameters
+    ----------
+    build : callable
+        Takes a gain function of the level coordinate and returns the meshes whose summed CSA is
+        compared with the targets.
+    centres : mapping
+        Vertebral body centres.
+    side : str
+        Body side measured.
+    targets_cm2 : mapping of str to float
+        Disc name -> target CSA (cm^2).
+    start : float
+        Initial gain at every knot.
+    iterations : int
+        Fixed number of multiplicative updates (keeps the build deterministic and bounded).
+
+    Returns
+    -------
+    knots, gains : list of float
+        The gain function's knots (level coordinate) and values.
+    achieved : dict of str to float
+        CSA (cm^2) measured with the returned gains, before final decimation.
+    """
+    discs = sorted(targets_cm2, key=lambda d: DISC_LEVELS[d])
+    knots = [DISC_LEVELS[d] for d in discs]
+    gains = [start] * len(discs)
+    achieved: dict[str, float] = {}
+    for it in range(iterations + 1):
+        meshes = build(level_gain(knots, gains))
+        achieved = {d: csa_cm2(meshes, centres, d, side) for d in discs}
+        if it == iterations:
+            break
+        # CSA of fused, overlapping tubes grows slower than r^2: a 0.6 power damps overshoot.
+        gains = [
+            g * float(np.clip(targets_cm2[d] / max(achieved[d], 0.05), 0.4, 2.5)) ** 0.6
+            for g, d in zip(gains, discs)
+        ]
+    return knots, gains, achieved
+
+
+#: Actuator name prefixes of each muscle.
+MUSCLE_PREFIXES: dict[str, tuple[str, ...]] = {
+    "multifidus": ("MF_",),
+    "iliocostalis": ("IL_",),
+    "longissimus": ("LTpT_", "LTpL_"),
+}
+
+
+def select_fascicles(fascicles: Mapping[str, Fascicle], muscle: str, side: str) -> list[Fascicle]:
+    """Fascicles of one muscle and side, sorted by actuator name."""
+    prefixes = MUSCLE_PREFIXES[muscle]
+    return [f for name, f in sorted(fascicles.items()) if name.startswith(prefixes) and f.side == side]
+
+
+@dataclass(frozen=True)
+class FascicleMuscles:
+    """Result of :func:`build_fascicle_muscles`.
+
+    Attributes
+    ----------
+    meshes : dict of str to trimesh.Trimesh
+        Closed surfaces keyed by structure id (``multifidus_left`` ...), mm.
+    calibration : dict
+        Per muscle group: knots, gains and CSA achieved / targeted (cm^2), for provenance.
+    """
+
+    meshes: dict[str, trimesh.Trimesh]
+    calibration: dict[str, dict[str, object]]
+
+
+def build_fascicle_muscles(
+    fascicles: Mapping[str, Fascicle],
+    bones: Mapping[str, trimesh.Trimesh],
+    centres: Mapping[str, np.ndarray],
+    *,
+    voxel_mm: float = 1.5,
+    tolerance_mm: float = 0.2,
+    calibration_iterations: int = 4,
+) -> FascicleMuscles:
+    """Multifidus, iliocostalis and longissimus on both sides, calibrated and overlap-free.
+
+    Overlaps are resolved in a fixed priority: bone > multifidus > longissimus > iliocostalis;
+    each muscle is carved out of the higher-priority volumes in the distance-field domain.
+    Gains are fitted on the right side and applied to both sides (the model is symmetric).
+
+    Parameters
+    ----------
+    fascicles : mapping of str to Fascicle
+        From :func:`source.load_fascicles`.
+    bones : mapping of str to trimesh.Trimesh
+        From :func:`source.load_bones`.
+    centres : mapping of str to (3,) float ndarray
+        From :func:`spine.spine_centres`.
+    voxel_mm, tolerance_mm : float
+        Grid spacing and decimation tolerance, mm.
+    calibration_iterations : int
+        Gain updates per muscle group.
+    """
+    surface = attachment_surface(bones)
+    solid_bones = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum", "hip_bone"))]
+
+    def bundle(muscle: str, side: str) -> TubeBundle:
+        cut = LONGISSIMUS_APONEUROSIS_LEVEL if muscle == "longissimus" else None
+        if muscle != "longissimus":
+            return make_bundle(select_fascicles(fascicles, muscle, side), surface, centres)
+        # Only the pars thoracis (LTpT) ends in the aponeurosis; the lumbar part (LTpL) is fleshy.
+        thoracic = [f for f in select_fascicles(fascicles, muscle, side) if f.name.startswith("LTpT_")]
+        lumbar = [f for f in select_fascicles(fascicles, muscle, side) if f.name.startswith("LTpL_")]
+        a = make_bundle(thoracic, surface, centres, max_level=cut)
+        b = make_bundle(lumbar, surface, centres)
+        return TubeBundle(a.paths + b.paths, a.base_radii + b.base_radii, a.levels + b.levels)
+
+    def surface_of(b: TubeBundle, gain, subtract, tol: float) -> trimesh.Trimesh:
+        return volume.tube_union_surface(
+            b.paths, b.radii(gain), voxel_mm, subtract, tolerance_mm=tol
+        )
+
+    bundles = {(m, s): bundle(m, s) for m in MUSCLE_PREFIXES for s in ("left", "right")}
+    calibration: dict[str, dict[str, object]] = {}
+
+    mf_knots, mf_gains, mf_csa = calibrate_gains(
+        lambda g: [surface_of(bundles["multifidus", "right"], g, solid_bones, 0.0)],
+        centres, "right", MULTIFIDUS_CSA_CM2, iterations=calibration_iterations,
+    )
+    calibration["multifidus"] = _calibration_record(mf_knots, mf_gains, mf_csa, MULTIFIDUS_CSA_CM2)
+    meshes: dict[str, trimesh.Trimesh] = {}
+    for side in ("left", "right"):
+        meshes[f"multifidus_{side}"] = surface_of(
+            bundles["multifidus", side], level_gain(mf_knots, mf_gains), solid_bones, tolerance_mm
+        )
+
+    def erector(side: str, gain, tol: float) -> list[trimesh.Trimesh]:
+        deeper = [*solid_bones, meshes[f"multifidus_{side}"]]
+        lt = surface_of(bundles["longissimus", side], gain, deeper, tol)
+        il = surface_of(bundles["iliocostalis", side], gain, [*deeper, lt], tol)
+        return [lt, il]
+
+    es_knots, es_gains, es_csa = calibrate_gains(
+        lambda g: erector("right", g, 0.0), centres, "right", ERECTOR_SPINAE_CSA_CM2,
+        iterations=calibration_iterations,
+    )
+    calibration["erector_spinae"] = _calibration_record(es_knots, es_gains, es_csa, ERECTOR_SPINAE_CSA_CM2)
+    for side in ("left", "right"):
+        lt, il = erector(side, level_gain(es_knots, es_gains), tolerance_mm)
+        meshes[f"longissimus_{side}"] = lt
+        meshes[f"iliocostalis_{side}"] = il
+    return FascicleMuscles(dict(sorted(meshes.items())), calibration)
+
+
+def _calibration_record(knots, gains, achieved, targets) -> dict[str, object]:
+    return {
+        "knots_level": [round(float(k), 3) for k in knots],
+        "radius_gain": [round(float(g), 4) for g in gains],
+        "csa_target_cm2": {d: float(v) for d, v in targets.items()},
+        "csa_built_cm2": {d: round(float(v), 2) for d, v in achieved.items()},
+    }
+
+
+# --- latissimus dorsi -------------------------------------------------------------------------
+
+#: Vertical axis (x, y in mm) around which the trunk's outer surface is mapped for shrink-wrapping.
+WRAP_AXIS_XY = (0.0, -190.0)
+#: Number of fascicles in the latissimus fan, T7 spinous process to the iliac crest.
+LATISSIMUS_FASCICLES = 110
+#: Sheet half-thickness at the origin and near the axilla (mm).
+LATISSIMUS_RADIUS_MM = (3.0, 6.5)
+
+
+@dataclass(frozen=True)
+class RadialMap:
+    """Outer radius of a body around a vertical axis, binned by angle and height.
+
+    Attributes
+    ----------
+    theta : (nt,) float ndarray
+        Bin centres of the angle from the posterior midline (rad, + toward the patient's right).
+    z : (nz,) float ndarray
+        Bin centres of the height (mm).
+    radius : (nt, nz) float ndarray
+        Largest radius of the body in each bin (mm); 0 where the body is absent.
+    """
+
+    theta: np.ndarray
+    z: np.ndarray
+    radius: np.ndarray
+
+    def lookup(self, points: np.ndarray) -> np.ndarray:
+        """Outer radius at the angle and height of each point (nearest bin), mm."""
+        t, _, z = cylindrical(points)
+        i = np.clip(np.searchsorted(self.theta, t), 0, len(self.theta) - 1)
+        j = np.clip(np.searchsorted(self.z, z), 0, len(self.z) - 1)
+        return self.radius[i, j]
+
+
+def cylindrical(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Angle from the posterior midline (rad), radius (mm) and height (mm) about the wrap axis."""
+    dx = points[:, 0] - WRAP_AXIS_XY[0]
+    dy = points[:, 1] - WRAP_AXIS_XY[1]
+    return np.arctan2(dx, -dy), np.hypot(dx, dy), points[:, 2]
+
+
+def from_cylindrical(theta: np.ndarray, radius: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`cylindrical`."""
+    return np.column_stack([WRAP_AXIS_XY[0] + radius * np.sin(theta), WRAP_AXIS_XY[1] - radius * np.cos(theta), z])
+
+
+def radial_map(points: np.ndarray, dtheta_deg: float = 3.0, dz_mm: float = 6.0) -> RadialMap:
+    """Outer-surface map of a point cloud (bone and muscle vertices), gaps closed by a max filter.
+
+    Parameters
+    ----------
+    points : (n, 3) float ndarray
+        Vertices of everything the sheet must lie over, mm.
+    dtheta_deg, dz_mm : float
+        Bin sizes.
+    """
+    from scipy import ndimage
+
+    t, r, z = cylindrical(points)
+    tb = np.arange(-np.pi, np.pi + 1e-9, np.radians(dtheta_deg))
+    zb = np.arange(np.floor(z.min()), z.max() + dz_mm, dz_mm)
+    i = np.clip(np.searchsorted(tb, t), 0, len(tb) - 1)
+    j = np.clip(np.searchsorted(zb, z), 0, len(zb) - 1)
+    grid = np.zeros((len(tb), len(zb)))
+    np.maximum.at(grid, (i, j), r)
+    # Ribs leave gaps between them; the sheet spans them like skin over a rib cage.
+    grid = ndimage.maximum_filter(grid, size=(3, 5))
+    grid = ndimage.gaussian_filter(grid, sigma=(1.0, 1.5))
+    return RadialMap(tb, zb, grid)
+
+
+def wrap_over(path: np.ndarray, body: RadialMap, offset: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Push path points radially out so they clear the body surface by ``offset`` mm.
+
+    Parameters
+    ----------
+    path : (n, 3) float ndarray
+        Path, mm.
+    body : RadialMap
+        Outer surface of the structures underneath.
+    offset : (n,) float ndarray
+        Required clearance per point, mm (typically the tube radius plus a gap).
+    free : (n,) bool ndarray
+        Points that may move (attachments stay put).
+    """
+    t, r, z = cylindrical(path)
+    target = np.maximum(r, body.lookup(path) + offset)
+    out = from_cylindrical(t, np.where(free, target, r), z)
+    # One smoothing pass so bins do not print through as kinks.
+    inner = out[1:-1].copy()
+    out[1:-1] = np.where(free[1:-1, None], 0.25 * out[:-2] + 0.5 * inner + 0.25 * out[2:], inner)
+    return out
+
+
+def crest_points(hip_bone: trimesh.Trimesh, x_range: tuple[float, float], n: int) -> np.ndarray:
+    """Highest hip-bone point in each of ``n`` bins of |x| between ``x_range`` (the iliac crest), mm."""
+    v = np.asarray(hip_bone.vertices)
+    ax = np.abs(v[:, 0])
+    edges = np.linspace(x_range[0], x_range[1], n + 1)
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        sel = v[(ax >= a) & (ax < b)]
+        if len(sel):
+            out.append(sel[np.argmax(sel[:, 2])])
+    return np.array(out)
+
+
+def spinous_tip(vertebra: trimesh.Trimesh) -> np.ndarray:
+    """Most posterior point of a vertebra (tip of its spinous process), mm."""
+    v = np.asarray(vertebra.vertices)
+    return v[np.argmin(v[:, 1])]
+
+
+def latissimus_origin_line(
+    bones: Mapping[str, trimesh.Trimesh], side: str, model_origins: np.ndarray
+) -> np.ndarray:
+    """Fleshy origin line of latissimus dorsi, from the T7 spinous process to the iliac crest.
+
+    Upper fibres arise from the T7-T12 spinous processes (the model's own attachments); lower
+    fibres arise from the thoracolumbar fascia along a line running down and out to the posterior
+    iliac crest, medial to which the fascia is aponeurotic.
+
+    Returns
+    -------
+    (k, 3) float ndarray
+        Ordered polyline, mm.
+    """
+    sign = 1.0 if side == "right" else -1.0
+    top = [spinous_tip(bones[f"vertebra_t{i}"]) + [sign * 4.0, 0.0, 0.0] for i in (7, 9, 11, 12)]
+    l2 = spinous_tip(bones["vertebra_l2"])
+    fascia = [l2 + [sign * 35.0, 8.0, 0.0]]
+    crest = crest_points(bones[f"hip_bone_{side}"], (48.0, 100.0), 5)
+    line = np.vstack([model_origins, *top, *fascia, crest])
+    # Order by arc from the top: sort by height for the spinal part, then the crest outward.
+    spinal = line[: len(model_origins) + len(top) + len(fascia)]
+    spinal = spinal[np.argsort(-spinal[:, 2])]
+    crest = crest[np.argsort(np.abs(crest[:, 0]))]
+    return np.vstack([spinal, crest])
+
+
+def build_latissimus(
+    fascicles: Mapping[str, Fascicle],
+    bones: Mapping[str, trimesh.Trimesh],
+    deeper: Mapping[str, trimesh.Trimesh],
+    *,
+    voxel_mm: float = 1.5,
+    tolerance_mm: float = 0.2,
+) -> dict[str, trimesh.Trimesh]:
+    """Latissimus dorsi sheets (``latissimus_dorsi_left/right``) laid over the deeper structures.
+
+    The model's three fascicles per side fix the humeral insertion, the axillary fold and the
+    T7-T12 origins; a fan of fascicles is spread between the insertion and the whole origin line
+    (:func:`latissimus_origin_line`) and shrink-wrapped over ribs, scapula and erector spinae.
+    """
+    out: dict[str, trimesh.Trimesh] = {}
+    for side in ("left", "right"):
+        suffix = "_l" if side == "left" else ""
+        model = [fascicles[f"LAT{i}{suffix}"].points for i in (1, 2, 3)]
+        insertion = np.mean([p[0] for p in model], axis=0)
+        # The axillary fold: where the model paths leave the humerus wrap and turn medially.
+        axilla = np.mean([p[4] for p in model], axis=0)
+        line = latissimus_origin_line(bones, side, np.array([p[-1] for p in model]))
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(line, axis=0), axis=1))])
+        u = np.linspace(0.0, arc[-1], LATISSIMUS_FASCICLES)
+        origins = np.column_stack([np.interp(u, arc, line[:, i]) for i in range(3)])
+        sign = 1.0 if side == "right" else -1.0
+        body_ids = [b for b in sorted(bones) if b.startswith(("rib_cage", "scapula_" + side, "vertebra_t", "vertebra_l", "hip_bone_" + side))]
+        body_pts = np.concatenate(
+            [np.asarray(bones[b].vertices) for b in body_ids]
+            + [np.asarray(deeper[m].vertices) for m in sorted(deeper) if m.endswith(side)]
+        )
+        body = radial_map(body_pts[sign * body_pts[:, 0] > -5.0])
+        paths, radii = [], []
+        r0, r1 = LATISSIMUS_RADIUS_MM
+        for k, origin in enumerate(origins):
+            # Lower fibres twist to insert lowest and reach the axilla along its posterior fold.
+            fold = axilla + [0.0, -6.0 * k / len(origins), -25.0 * k / len(origins)]
+            head = np.array([insertion, 0.5 * (insertion + fold), fold])
+            path = resample(np.vstack([head, origin]), PATH_STEP_MM)
+            t = np.linspace(0.0, 1.0, len(path))
+            radius = r1 + (r0 - r1) * np.clip(t / 0.6, 0, 1) ** 0.7
+            radius = radius * (0.55 + 0.45 * np.clip(t / 0.08, 0, 1))
+            free = (t > 0.12) & (t < 0.999)
+            for _ in range(3):
+                path = wrap_over(path, body, radius + 2.0, free)
+            paths.append(path)
+            radii.append(radius)
+        solid = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum"))]
+        subtract = solid + [deeper[m] for m in sorted(deeper) if m.endswith(side)]
+        out[f"latissimus_dorsi_{side}"] = volume.tube_union_surface(
+            paths, radii, voxel_mm, subtract, blend_mm=2.0, tolerance_mm=tolerance_mm
+        )
+    return out
