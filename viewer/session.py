@@ -187,17 +187,25 @@ def apply_atrophy_dict(model: SceneModel, atrophy: Mapping[str, Any] | None) -> 
     """Apply atrophy given as plain data (None: the healthy atlas geometry) through :mod:`viewer.atrophy`."""
     if atrophy is None and model.atrophy is None:
         return
-    from viewer import atrophy as atrophy_module
+    from viewer import atrophy as atrophy_module  # deferred: only sessions with atrophy need it
 
     if atrophy is None:
-        atrophy_module.reset_atrophy(model)
+        atrophy_module.apply_atrophy(model, None)
         return
+    params = atrophy_params(atrophy)
+    if params != model.atrophy:  # undoing a visibility change must not recompute the shape
+        atrophy_module.apply_atrophy(model, params)
+
+
+def atrophy_params(atrophy: Mapping[str, Any]) -> Any:
+    """``viewer.atrophy.AtrophyParams`` from plain data; bad values raise :class:`DorsumError`."""
+    from viewer import atrophy as atrophy_module
+
     try:
-        params = atrophy_module.AtrophyParams(**{k: _from_plain(v) for k, v in atrophy.items()})
-    except TypeError as exc:
-        raise DorsumError(f"atrophy: {exc}; allowed fields: "
-                          f"{', '.join(f.name for f in dataclasses.fields(atrophy_module.AtrophyParams))}") from None
-    atrophy_module.apply_atrophy(model, params)
+        return atrophy_module.AtrophyParams(**{k: _from_plain(v) for k, v in atrophy.items()})
+    except TypeError:
+        allowed = ", ".join(f.name for f in dataclasses.fields(atrophy_module.AtrophyParams))
+        raise DorsumError(f"atrophy has unknown or missing fields {sorted(atrophy)} (allowed: {allowed})") from None
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -260,9 +268,12 @@ def load_session(path: str | Path) -> Session:
     except tomllib.TOMLDecodeError as exc:
         raise DorsumError(f"{source}: not a valid TOML state file ({exc})") from None
     try:
-        return session_from_toml(data)
-    except (KeyError, TypeError, ValueError) as exc:
+        session = session_from_toml(data)
+        if session.atrophy is not None:
+            atrophy_params(session.atrophy)
+    except (KeyError, TypeError, ValueError, DorsumError) as exc:
         raise DorsumError(f"{source}: not a valid state file: {exc}") from None
+    return session
 
 
 def session_from_toml(data: Mapping[str, Any]) -> Session:

@@ -1,4 +1,4 @@
-"""``dorsum view``: the interactive window."""
+"""``dorsum view`` (and plain ``dorsum``): the desktop application."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import sys
 from typing import Any
 
 from viewer.errors import NoDisplayError
-from viewer.scene_options import add_scene_arguments, model_from_args
+from viewer.scene_options import add_scene_arguments
+from viewer.session import add_state_argument
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("view", help="open the interactive 3D viewer (default command)")
     add_scene_arguments(parser)
+    add_state_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -28,13 +30,6 @@ def require_display() -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_display()
-    import pyvista as pv
+    from viewer.app import run_app  # Qt is imported only when a window is really wanted
 
-    from viewer.render import SceneRenderer
-
-    model, options = model_from_args(args)
-    plotter = pv.Plotter(title="Dorsum", window_size=[1280, 900])
-    renderer = SceneRenderer(plotter, model)
-    renderer.set_view(options.view)
-    plotter.show()
-    return 0
+    return run_app(args)

@@ -1,0 +1,16 @@
+"""The desktop application: PySide6 + pyvistaqt around the scene model and its renderer.
+
+This is the only package that imports Qt; nothing outside it imports this package at import time
+(``dorsum view`` imports it when it runs), so ``import viewer`` and the other commands stay Qt-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Open the main window for the scene ``args`` describe and run until it closes; the exit code."""
+    from viewer.app.main import run_app as run
+
+    return run(args)

@@ -1,0 +1,47 @@
+"""Starting the application: ``dorsum view`` and plain ``dorsum``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from viewer.app.window import MainWindow
+from viewer.render import Camera
+from viewer.session import scene_from_args
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Open the window for the scene of ``args`` (atlas, --state, --view, --hide...) until it closes."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Dorsum")
+    app.setOrganizationName("Dorsum")
+    model, options, session = scene_from_args(args)
+    window = MainWindow(model, state_path=args.state if session is not None else None)
+    if options.view is not None:
+        window.set_view(options.view)
+    elif session is not None and session.camera is not None:
+        window.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
+    window.show()
+    _quit_on_signals(app, window)
+    code = app.exec()
+    window.shutdown()
+    return int(code)
+
+
+def _quit_on_signals(app: QApplication, window: MainWindow) -> None:
+    """Ctrl+C in the terminal and SIGTERM close the window cleanly instead of killing Qt mid-render."""
+    def close(*_: object) -> None:
+        window.undo_stack.setClean()  # a signal cannot answer the "save changes?" question
+        window.close()
+        app.quit()
+
+    signal.signal(signal.SIGINT, close)
+    signal.signal(signal.SIGTERM, close)
+    # Python runs signal handlers only between bytecodes: wake the interpreter regularly.
+    timer = QTimer(app, interval=200)
+    timer.timeout.connect(lambda: None)
+    timer.start()

@@ -1,0 +1,512 @@
+"""The main window: the 3D view, the side panel, menus, toolbar and status bar.
+
+The window holds a ``pyvistaqt.QtInteractor`` and a :class:`viewer.render.SceneRenderer` (it never
+subclasses the plotter). Widgets edit the :class:`viewer.model.SceneModel` through the undo recorder
+and follow its events; the renderer draws whatever the model says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QImage, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QGroupBox,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from pyvistaqt import QtInteractor
+
+from viewer.app.atrophy_panel import AtrophyPanel
+from viewer.app.export import ExportOptions, export_pixels
+from viewer.app.export_dialog import ExportDialog
+from viewer.app.info_card import InfoCard
+from viewer.app.labels import hide_labels, show_labels
+from viewer.app.layers_panel import LayersPanel
+from viewer.app.picking import StructurePicker
+from viewer.app.undo import UndoRecorder
+from viewer.errors import DorsumError
+from viewer.model import SceneModel
+from viewer.output import save_png
+from viewer.render import Camera, RenderSettings, SceneRenderer
+from viewer.session import Session, apply_session, capture_session, load_session, save_session
+from viewer.views import DEFAULT_VIEW, VIEWS
+
+#: Keyboard shortcut of each camera preset.
+VIEW_KEYS = {"posterior": "P", "anterior": "A", "left": "L", "right": "R", "superior": "S", "inferior": "I",
+             "posterolateral_left": "Shift+L", "posterolateral_right": "Shift+R"}
+TOOLBAR_VIEWS = ("posterior", "anterior", "left", "right", "superior", "posterolateral_left", "posterolateral_right")
+SHORT_VIEW_NAMES = {"posterolateral_left": "Oblique L", "posterolateral_right": "Oblique R", "left": "Left",
+                    "right": "Right", "superior": "Top", "inferior": "Bottom"}
+PANEL_WIDTH = 360
+
+
+class RenderScheduler:
+    """Coalesces render requests: at most one render per turn of the event loop.
+
+    A slider drag or a batch of model events asks for many renders; the window is drawn once, after
+    the events queued so far are handled.
+    """
+
+    def __init__(self, plotter: QtInteractor):
+        self.plotter = plotter
+        self.renders = 0
+        self._timer = QTimer(singleShot=True, interval=0)
+        self._timer.timeout.connect(self.render_now)
+        # QtInteractor.render() emits render_signal, connected to its private _render; route it here.
+        plotter.render_signal.disconnect(plotter._render)
+        plotter.render_signal.connect(self.request)
+
+    def request(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def render_now(self) -> None:
+        self._timer.stop()
+        if not getattr(self.plotter, "_closed", True):
+            self.renders += 1
+            self.plotter._render()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+
+class MainWindow(QMainWindow):
+    """Dorsum's window around one scene model."""
+
+    def __init__(self, model: SceneModel, *, settings: RenderSettings = RenderSettings(),
+                 state_path: Path | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.state_path = state_path
+        self.setWindowTitle("Dorsum")
+        self.undo_stack = QUndoStack(self)
+        self.undo = UndoRecorder(model, self.undo_stack)
+
+        self.plotter = QtInteractor(self, auto_update=False)
+        self.plotter.interactor.installEventFilter(self)  # VTK's own keys (w, s, 3, q...) would surprise
+        self.render_scheduler = RenderScheduler(self.plotter)
+        self.plotter.window_size = (900, 780)  # a size before the first show, for the first framing
+        self.renderer = SceneRenderer(self.plotter, model, settings)
+        self.picker = StructurePicker(self.renderer, model, self._show_hover_name)
+        self._preset_camera: Camera | None = None
+        self.labels_shown = False
+        self._framed_on_show = False
+
+        self.layers_panel = LayersPanel(model, self.undo.edit)
+        self.atrophy_panel = AtrophyPanel(model, self.undo.edit)
+        self.info_card = InfoCard(model)
+        self.status_label = QLabel()
+        self.hover_label = QLabel()
+        self._build_layout()
+        self._build_actions()
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.hover_label)
+
+        for signal in (model.events.visibility, model.events.opacity, model.events.atrophy):
+            signal.connect(self._on_model_changed)
+        model.events.geometry.connect(self._on_geometry)
+        model.events.highlight.connect(lambda _sid: self.update_status())
+        self.plotter.iren.interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
+        self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        self.set_view(DEFAULT_VIEW)
+        self.update_status()
+        self._update_title()
+
+    # -- layout --------------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        tabs = QTabWidget()
+        tabs.addTab(self.layers_panel, "Layers")
+        tabs.addTab(self.atrophy_panel, "Atrophy")
+        self.tabs = tabs
+        card_box = QGroupBox("Selected structure")
+        card_layout = QVBoxLayout(card_box)
+        card_layout.setContentsMargins(4, 4, 4, 4)
+        card_layout.addWidget(self.info_card)
+        panel = QWidget()
+        panel_layout = QVBoxLayout(panel)
+        panel_layout.setContentsMargins(6, 6, 6, 6)
+        panel_layout.addWidget(tabs, 3)
+        panel_layout.addWidget(card_box, 1)
+        panel.setMinimumWidth(PANEL_WIDTH - 60)
+        self.side_panel = panel
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.plotter.interactor)
+        splitter.addWidget(panel)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setCollapsible(0, False)
+        splitter.setSizes([900, PANEL_WIDTH])
+        self.setCentralWidget(splitter)
+        self.resize(1280, 820)
+
+    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None, tip: str = "",
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(f"{tip} ({action.shortcut().toString()})" if shortcut else tip)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work wherever the focus is
+        return action
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        self.open_action = self._action("&Open view state…", self.open_state_dialog, QKeySequence.StandardKey.Open,
+                                        "Open a saved view: camera, visibility, opacities and atrophy")
+        self.save_action = self._action("&Save view state", self.save_state, QKeySequence.StandardKey.Save,
+                                        "Save the view (camera, visibility, opacities, atrophy) as a small file")
+        self.save_as_action = self._action("Save view state &as…", lambda: self.save_state(ask=True),
+                                           QKeySequence.StandardKey.SaveAs)
+        self.screenshot_action = self._action("Save s&creenshot…", self.screenshot_dialog, "Ctrl+E",
+                                              "Save a picture of the view, up to 4K")
+        self.copy_action = self._action("Cop&y image to clipboard", self.copy_image, "Ctrl+Shift+C",
+                                        "Copy a picture of the view to paste into slides")
+        quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        for action in (self.open_action, self.save_action, self.save_as_action, None, self.screenshot_action,
+                       self.copy_action, None, quit_action):
+            file_menu.addSeparator() if action is None else file_menu.addAction(action)
+
+        edit_menu = menu.addMenu("&Edit")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
+        for action in (self.undo_action, self.redo_action):
+            self.addAction(action)
+            edit_menu.addAction(action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self._action("Show &all", self.layers_panel.show_all, "Ctrl+A",
+                                         "Show every layer and structure"))
+        edit_menu.addAction(self._action("&Clear selection", lambda: self.model.set_highlight(None), "Esc"))
+
+        view_menu = menu.addMenu("&View")
+        self.view_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for name, preset in VIEWS.items():
+            action = self._action(preset.label, lambda _checked=False, n=name: self.set_view(n), VIEW_KEYS.get(name),
+                                  f"{preset.label} view", checkable=True)
+            group.addAction(action)
+            view_menu.addAction(action)
+            self.view_actions[name] = action
+        view_menu.addSeparator()
+        self.reset_view_action = self._action("&Reset view", self.reset_view, "Home",
+                                              "Back to the posterior view, framing what is shown")
+        view_menu.addAction(self.reset_view_action)
+        view_menu.addSeparator()
+        self.labels_action = self._action("&Labels", self.set_labels_shown, "N", "Name the visible muscles",
+                                          checkable=True)
+        self.hover_action = self._action("Names on &hover", self.set_hover, "Shift+N",
+                                         "Show the name of the structure under the pointer", checkable=True)
+        view_menu.addAction(self.labels_action)
+        view_menu.addAction(self.hover_action)
+
+        layers_menu = menu.addMenu("&Layers")
+        self.layer_actions: dict[str, QAction] = {}
+        for index, layer in enumerate(self.model.atlas.layers[:9], start=1):
+            action = self._action(f"Show {layer.name}", lambda _c=False, n=layer.name: self.layers_panel.toggle_layer(n),
+                                  str(index), f"Show or hide the {layer.name} layer", checkable=True)
+            layers_menu.addAction(action)
+            self.layer_actions[layer.name] = action
+        layers_menu.addSeparator()
+        layers_menu.addAction(self._action("Show all", self.layers_panel.show_all))
+
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
+
+        toolbar = self.addToolBar("View")
+        toolbar.setObjectName("view-toolbar")
+        toolbar.setMovable(False)
+        for name in TOOLBAR_VIEWS:
+            toolbar.addAction(self.view_actions[name])
+            self.view_actions[name].setIconText(SHORT_VIEW_NAMES.get(name, VIEWS[name].label))
+        toolbar.addAction(self.reset_view_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.labels_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.undo_action)
+        toolbar.addAction(self.redo_action)
+        toolbar.addSeparator()
+        self.screenshot_action.setIconText("Screenshot…")
+        toolbar.addAction(self.screenshot_action)
+        self.copy_action.setIconText("Copy image")
+        toolbar.addAction(self.copy_action)
+
+    # -- events --------------------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        # The view's real size is known only now: frame the preset again for it.
+        if not self._framed_on_show:
+            self._framed_on_show = True
+            view = self.current_view()
+            if view is not None and self._preset_camera == self.renderer.camera:
+                QTimer.singleShot(0, lambda: self.set_view(view))
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt API)
+        # Keys reach the 3D view only through our actions: VTK's default bindings (w: wireframe,
+        # 3: stereo, q/e: quit...) would change the picture behind the lecturer's back.
+        if watched is self.plotter.interactor and event.type() in (event.Type.KeyPress, event.Type.KeyRelease):
+            return True
+        return super().eventFilter(watched, event)
+
+    def _on_model_changed(self, *_: object) -> None:
+        self.update_status()
+        self._refresh_labels()
+
+    def _on_geometry(self, _ids: tuple[str, ...]) -> None:
+        self._refresh_labels()
+
+    def _on_camera_moved(self, *_: object) -> None:
+        if self._preset_camera is not None and self.renderer.camera != self._preset_camera:
+            self._preset_camera = None
+            for action in self.view_actions.values():
+                action.setChecked(False)
+            self.update_status()
+        self._refresh_labels()
+
+    def update_status(self) -> None:
+        """Status bar: what is shown, the view and the atrophy."""
+        self.status_label.setText(status_text(self.model, self.current_view()))
+        for layer, action in self.layer_actions.items():
+            action.setChecked(self.model.layer_visible(layer))
+
+    def _update_title(self) -> None:
+        name = self.state_path.name if self.state_path else "untitled view"
+        self.setWindowTitle(f"Dorsum — {name}{'' if self.undo_stack.isClean() else ' *'}")
+
+    def _show_hover_name(self, name: str | None) -> None:
+        self.hover_label.setText(name or "")
+
+    # -- camera --------------------------------------------------------------------------------
+    def set_view(self, name: str) -> None:
+        """Camera preset ``name``, framing the visible structures."""
+        self.renderer.set_view(name)
+        self._preset_camera = self.renderer.camera
+        self.view_actions[name].setChecked(True)
+        self._refresh_labels()
+        self.update_status()
+
+    def reset_view(self) -> None:
+        self.set_view(DEFAULT_VIEW)
+
+    def current_view(self) -> str | None:
+        """Name of the preset the camera shows, or None after the user turned it."""
+        return self.renderer.view_name if self._preset_camera is not None else None
+
+    def set_camera(self, camera: Camera, view: str | None = None) -> None:
+        self.renderer.set_camera(camera)
+        self._preset_camera = self.renderer.camera if view is not None else None
+        if view is not None:
+            self.renderer.view_name = view
+        for name, action in self.view_actions.items():
+            action.setChecked(name == view)
+        self._refresh_labels()
+        self.update_status()
+
+    # -- labels and hover ------------------------------------------------------------------------
+    def set_labels_shown(self, shown: bool) -> None:
+        self.labels_shown = bool(shown)
+        self.labels_action.setChecked(self.labels_shown)
+        if not self.labels_shown:
+            hide_labels(self.plotter)
+            self.plotter.render()
+        self._refresh_labels()
+
+    def _refresh_labels(self) -> None:
+        if self.labels_shown:
+            show_labels(self.plotter, self.model, np.asarray(self.renderer.camera.position))
+            self.plotter.render()
+
+    def set_hover(self, enabled: bool) -> None:
+        self.picker.hover_enabled = bool(enabled)
+        if not enabled:
+            self.hover_label.clear()
+
+    # -- sessions ------------------------------------------------------------------------------
+    def session(self) -> Session:
+        """Everything the window shows, as a session."""
+        return capture_session(self.model, self.renderer.camera, self.current_view())
+
+    def load_state(self, session: Session, path: Path | None = None) -> None:
+        """Show ``session``: its visibility, opacities, atrophy and camera."""
+        with _busy():
+            apply_session(session, self.model)
+        if session.camera is not None:
+            self.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
+        else:
+            self.set_view(DEFAULT_VIEW)
+        self.undo.reset()
+        self.state_path = path
+        self._update_title()
+
+    def open_state(self, path: Path) -> bool:
+        try:
+            self.load_state(load_session(path), path)
+        except DorsumError as exc:
+            self._error("Cannot open the view state", str(exc))
+            return False
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def open_state_dialog(self) -> None:
+        if not self._maybe_save():
+            return
+        name, _ = QFileDialog.getOpenFileName(self, "Open view state", str(self._folder()), "Dorsum view (*.toml)")
+        if name:
+            self.open_state(Path(name))
+
+    def save_state(self, ask: bool = False) -> bool:
+        """Save the view to its file (asking for a name the first time or when ``ask``)."""
+        path = self.state_path
+        if path is None or ask:
+            suggested = str(path or self._folder() / "view.toml")
+            name, _ = QFileDialog.getSaveFileName(self, "Save view state", suggested, "Dorsum view (*.toml)")
+            if not name:
+                return False
+            path = Path(name if name.lower().endswith(".toml") else name + ".toml")
+        return self.save_state_to(path)
+
+    def save_state_to(self, path: Path) -> bool:
+        # The file dialog asked before replacing a file; saving the open file again replaces it.
+        try:
+            save_session(path, self.session(), overwrite=True)
+        except DorsumError as exc:
+            self._error("Cannot save the view state", str(exc))
+            return False
+        self.state_path = path
+        self.undo_stack.setClean()
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    # -- pictures ------------------------------------------------------------------------------
+    def render_pixels(self, options: ExportOptions) -> np.ndarray:
+        """The picture the export writes: the window's camera and scene at ``options.size``."""
+        with _busy():
+            return export_pixels(self.model, self.renderer.camera, options, self.renderer.settings)
+
+    def screenshot_dialog(self) -> None:
+        dialog = ExportDialog(tuple(self.plotter.window_size), self.labels_shown, self._folder() / "dorsum.png", self)
+        while dialog.exec():
+            if self.save_screenshot(dialog.path(), dialog.options(), confirm=True):
+                return
+
+    def save_screenshot(self, path: Path, options: ExportOptions, confirm: bool = False) -> bool:
+        """Write the picture to ``path`` (PNG); an existing file is replaced only after asking."""
+        overwrite = False
+        if path.exists() and confirm:
+            answer = QMessageBox.question(self, "Replace file?", f"{path} exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+            overwrite = True
+        try:
+            pixels = self.render_pixels(options)
+            parameters = {"command": "view", **dataclasses.asdict(options),
+                          "camera": self.renderer.camera.as_dict(), "view": self.current_view()}
+            save_png(path, pixels, parameters=parameters, overwrite=overwrite)
+        except DorsumError as exc:
+            self._error("Cannot save the screenshot", str(exc))
+            return False
+        self.statusBar().showMessage(f"Saved {path} ({options.size[0]}×{options.size[1]})", 5000)
+        return True
+
+    def copy_image(self) -> None:
+        """Put a picture of the view (at the window's size, twice for sharp slides) on the clipboard."""
+        width, height = self.plotter.window_size
+        pixels = np.ascontiguousarray(self.render_pixels(ExportOptions(size=(2 * width, 2 * height),
+                                                                       labels=self.labels_shown)))
+        image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], 3 * pixels.shape[1],
+                       QImage.Format.Format_RGB888).copy()
+        QGuiApplication.clipboard().setImage(image)
+        self.statusBar().showMessage("Copied the picture; paste it into your slides", 5000)
+
+    # -- closing -------------------------------------------------------------------------------
+    def _maybe_save(self) -> bool:
+        """Ask to save unsaved changes; False if the user cancels."""
+        if self.undo_stack.isClean():
+            return True
+        answer = QMessageBox.question(
+            self, "Save the view?", "The view has changes that are not saved. Save them first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_state()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if not self._maybe_save():
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Disconnect from the model and release the render window."""
+        if getattr(self.plotter, "_closed", True):
+            return
+        self.render_scheduler.stop()
+        self.picker.close()
+        self.renderer.close()
+        for signal, slot in ((self.model.events.visibility, self._on_model_changed),
+                             (self.model.events.opacity, self._on_model_changed),
+                             (self.model.events.atrophy, self._on_model_changed),
+                             (self.model.events.geometry, self._on_geometry)):
+            signal.disconnect(slot)
+        self.layers_panel.disconnect_model()
+        self.atrophy_panel.disconnect_model()
+        self.info_card.disconnect_model()
+        self.plotter.close()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _folder(self) -> Path:
+        return self.state_path.parent if self.state_path else Path.home()
+
+    def _error(self, title: str, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+        QMessageBox.warning(self, title, message)
+
+    def show_shortcuts(self) -> None:
+        rows = [(a.text().replace("&", ""), a.shortcut().toString()) for a in self.actions() if not a.shortcut().isEmpty()]
+        text = "".join(f"<tr><td>{name}</td><td><b>{key}</b></td></tr>" for name, key in rows)
+        QMessageBox.information(self, "Keyboard shortcuts",
+                                f"<table cellspacing=4>{text}</table><p>Drag to turn, right-drag or wheel to "
+                                "zoom, shift-drag to move. Click a structure to select it.</p>")
+
+
+def status_text(model: SceneModel, view: str | None) -> str:
+    """One line: what is shown, from where, and the atrophy."""
+    visible = model.visible_ids()
+    layers = [name for name in model.atlas.layer_names if any(model.is_visible(s) for s in model.resolve(name))]
+    parts = [f"Showing {len(visible)} of {len(model.atlas.structure_ids)} structures"
+             f" ({', '.join(layers) if layers else 'nothing'})",
+             f"view: {VIEWS[view].label.lower() if view else 'turned by hand'}"]
+    atrophy = model.atrophy
+    if atrophy is not None:
+        parts.append(f"multifidus atrophy {atrophy.amount:.0f}% at {atrophy.segments}, {atrophy.side}, "
+                     f"fat {atrophy.fat:.0f}%")
+    if model.highlight is not None:
+        parts.append(f"selected: {model.atlas.structure(model.highlight).name}")
+    return " · ".join(parts)
+
+
+class _busy:
+    """Wait cursor while something takes a moment."""
+
+    def __enter__(self) -> None:
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+
+    def __exit__(self, *_: object) -> None:
+        QApplication.restoreOverrideCursor()
