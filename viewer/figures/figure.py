@@ -72,8 +72,8 @@ def atrophy_params(spec: AtrophySpec):  # -> viewer.atrophy.AtrophyParams
     """The :class:`viewer.atrophy.AtrophyParams` a lesson's atrophy table stands for."""
     from viewer.atrophy import AtrophyParams
 
-    return AtrophyParams(amount=spec.amount / 100.0, segments=spec.segments, side=spec.side,
-                         fat=spec.fat / 100.0, muscle=spec.muscle)
+    return AtrophyParams(amount=spec.amount, segments=spec.segments, side=spec.side, fat=spec.fat,
+                         muscle=spec.muscle)
 
 
 def set_panel_state(model: SceneModel, scene: SceneOptions, atrophy: AtrophySpec | None) -> None:

@@ -1,0 +1,50 @@
+"""``dorsum animate``: GIF or MP4 of progressive atrophy, a turntable or a layer peel."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from viewer.checks import check_range, parse_size
+from viewer.output import check_output_path
+from viewer.scene_options import add_scene_arguments, model_from_args
+
+
+def register(subparsers: Any) -> None:
+    from viewer.figures.animation import KINDS
+
+    parser = subparsers.add_parser(
+        "animate", help="write a GIF or MP4: atrophy 0 to N%%, a turntable, or a layer peel",
+        description="atrophy: the muscle wastes from healthy to --atrophy PERCENT at --segments/--side; "
+                    "turntable: the camera circles the body; peel: the visible muscle layers fade away, "
+                    "outermost first.")
+    parser.add_argument("--kind", required=True, choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
+    parser.add_argument("--out", required=True, metavar="FILE", help="output file, .gif or .mp4")
+    add_scene_arguments(parser)
+    parser.add_argument("--frames", type=int, default=36, metavar="N", help="number of frames (default: 36)")
+    parser.add_argument("--fps", default="12", metavar="N", help="frames per second (default: 12)")
+    parser.add_argument("--size", default="800x600", metavar="WxH", help="frame size in pixels (default: 800x600)")
+    parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from viewer.figures.animation import SUFFIXES, AnimationSpec, check_animation, render_animation
+
+    size = parse_size(args.size)
+    spec = AnimationSpec(args.kind, args.frames, check_range("fps", args.fps, 1, 60), size)
+    out = check_output_path(args.out, overwrite=args.overwrite, suffixes=SUFFIXES)
+    check_animation(spec, out.suffix.lower())
+    model, options = model_from_args(args)
+    atrophy = getattr(options, "atrophy", None)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        disable=args.quiet)
+    with progress:
+        task = progress.add_task(f"{args.kind} -> {out.name}", total=spec.frames)
+        render_animation(model, spec, out, view=options.view, atrophy=atrophy, overwrite=args.overwrite,
+                         on_frame=lambda _: progress.advance(task))
+    print(f"wrote {out} ({spec.frames} frames, {size[0]}x{size[1]})")
+    return 0

@@ -1,0 +1,214 @@
+"""Animations for teaching: progressive atrophy, a turntable and a layer peel, as GIF or MP4.
+
+Frames come from one off-screen renderer whose model is changed in place between frames, with a
+fixed camera (or one orbiting at a fixed distance), so that only what the animation is about moves.
+Movies are written through imageio (GIF, Pillow) and imageio-ffmpeg (MP4, H.264), never a shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from viewer.errors import DorsumError
+from viewer.figures import compose
+from viewer.figures.figure import displayed_points, framing_camera
+from viewer.model import SceneModel
+from viewer.output import write_atomically
+from viewer.render import Camera, RenderSettings, SceneRenderer, offscreen_plotter
+from viewer.views import fit_distance, view_preset
+
+KINDS = ("atrophy", "turntable", "peel")
+SUFFIXES = (".gif", ".mp4")
+
+
+@dataclass(frozen=True)
+class AnimationSpec:
+    """What to animate: ``kind``, number of frames, frame rate and picture size (w, h) in pixels."""
+
+    kind: str
+    frames: int
+    fps: float
+    size: tuple[int, int]
+
+
+def check_animation(spec: AnimationSpec, suffix: str) -> None:
+    """Raise a :class:`DorsumError` naming what is wrong before any frame is rendered."""
+    if spec.kind not in KINDS:
+        raise DorsumError(f"kind: unknown value {spec.kind!r} (allowed: {', '.join(KINDS)})")
+    if not 2 <= spec.frames <= 2000:
+        raise DorsumError(f"frames: {spec.frames} is out of range (allowed: 2 to 2000)")
+    if not 1 <= spec.fps <= 60:
+        raise DorsumError(f"fps: {spec.fps:g} is out of range (allowed: 1 to 60)")
+    if suffix == ".mp4" and (spec.size[0] % 2 or spec.size[1] % 2):
+        raise DorsumError(f"size: MP4 needs an even width and height, got {spec.size[0]}x{spec.size[1]}")
+
+
+# -- frame sources ------------------------------------------------------------------------------------
+def fixed_camera(model: SceneModel, view: str, size: tuple[int, int], view_angle: float) -> Camera:
+    return framing_camera(displayed_points(model, model.visible_ids()), view, size, view_angle)
+
+
+def atrophy_amounts(final_amount: float, frames: int) -> np.ndarray:
+    """CSA loss (percent) of each frame, from 0 to ``final_amount`` in equal steps."""
+    return np.linspace(0.0, float(final_amount), frames)
+
+
+def atrophy_frames(renderer: SceneRenderer, params, spec: AnimationSpec, view: str) -> Iterator[np.ndarray]:
+    """Frames of the muscle wasting from healthy to ``params.amount`` percent, fat rising alike."""
+    from viewer.atrophy import apply_atrophy
+
+    model = renderer.model
+    apply_atrophy(model, replace(params, amount=0.0, fat=0.0))
+    renderer.set_camera(fixed_camera(model, view, spec.size, renderer.settings.view_angle))
+    for amount in atrophy_amounts(params.amount, spec.frames):
+        fraction = amount / params.amount if params.amount else 0.0
+        apply_atrophy(model, replace(params, amount=float(amount), fat=float(params.fat * fraction)))
+        frame = renderer.screenshot(spec.size)
+        yield caption_frame(frame, f"{params.muscle.capitalize()} {params.segments} ({params.side}): "
+                                   f"{amount:.0f}% CSA loss")
+
+
+def orbit_cameras(points: np.ndarray, view: str, spec: AnimationSpec, view_angle: float) -> list[Camera]:
+    """Cameras circling the body about the vertical (superior) axis, one per frame, at a fixed distance."""
+    preset = view_preset(view)
+    centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    aspect = spec.size[0] / spec.size[1]
+    up = np.array([0.0, 0.0, 1.0])
+    start = np.asarray(preset.direction, dtype=float)
+    start = start - (start @ up) * up
+    if np.linalg.norm(start) < 1e-6:  # superior/inferior presets: orbit from behind instead
+        start = np.array([0.0, -1.0, 0.0])
+    start /= np.linalg.norm(start)
+    angles = np.linspace(0.0, 2.0 * np.pi, spec.frames, endpoint=False)
+    directions = [np.cos(a) * start + np.sin(a) * np.cross(up, start) for a in angles]
+    distance = max(fit_distance(points, centre, replace(preset, direction=tuple(d), up=tuple(up)), view_angle, aspect)
+                   for d in directions[:: max(1, spec.frames // 12)])
+    return [Camera(tuple(centre + distance * d), tuple(centre), tuple(up), view_angle) for d in directions]
+
+
+def turntable_frames(renderer: SceneRenderer, spec: AnimationSpec, view: str) -> Iterator[np.ndarray]:
+    model = renderer.model
+    points = displayed_points(model, model.visible_ids())
+    for camera in orbit_cameras(points, view, spec, renderer.settings.view_angle):
+        renderer.set_camera(camera)
+        yield renderer.screenshot(spec.size)
+
+
+def peel_opacities(layers: list[str], frames: int) -> list[dict[str, float]]:
+    """Opacity of each peeled layer per frame: the layers fade out one after the other, outermost first.
+
+    Each layer gets an equal share of the frames: a short hold, then a fade from 1 to 0.
+    """
+    per_layer = frames / max(1, len(layers))
+    result = []
+    for frame in range(frames):
+        t = frame / max(1, frames - 1) * len(layers)
+        opacities = {}
+        for i, layer in enumerate(layers):
+            local = np.clip(t - i, 0.0, 1.0)
+            fade = np.clip((local - 0.25) / 0.75, 0.0, 1.0) if per_layer > 1 else local
+            opacities[layer] = float(1.0 - fade)
+        result.append(opacities)
+    return result
+
+
+def peel_frames(renderer: SceneRenderer, spec: AnimationSpec, view: str) -> Iterator[np.ndarray]:
+    """Frames peeling the visible muscle layers away from the outside in, down to the deepest one."""
+    model = renderer.model
+    atlas = model.atlas
+    shown = [layer.name for layer in atlas.layers
+             if any(atlas.structure(sid).layer == layer.name for sid in model.visible_ids())]
+    muscle_layers = [name for name in shown
+                     if any(s.kind == "muscle" for s in atlas.structures if s.layer == name)]
+    peeled = muscle_layers[:-1]
+    if not peeled:
+        raise DorsumError("peel: only one muscle layer is shown, nothing to peel away (show two or more layers)")
+    renderer.set_camera(fixed_camera(model, view, spec.size, renderer.settings.view_angle))
+    for opacities in peel_opacities(peeled, spec.frames):
+        with model.batch():
+            for layer, value in opacities.items():
+                model.set_layer_visible(layer, value > 0.0)
+                model.set_opacity(layer, max(value, 0.0))
+        yield renderer.screenshot(spec.size)
+
+
+def caption_frame(frame: np.ndarray, text: str) -> np.ndarray:
+    """``frame`` with ``text`` in the lower-left corner on a white band (the state a frame shows)."""
+    image = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
+    typo = compose.Typography.for_size(image.size)
+    typeface = compose.font(typo.small)
+    text = compose.fit_line(text, typeface, image.size[0] - typo.small)
+    height = compose.line_height(typeface)
+    pad = max(3, typo.small // 3)
+    top = image.size[1] - height - 2 * pad
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, top, compose.text_width(text, typeface) + 2 * pad, image.size[1]], fill=compose.WHITE)
+    draw.text((pad, top + pad), text, font=typeface, fill=compose.TEXT_COLOUR)
+    return np.asarray(image)
+
+
+# -- writing ------------------------------------------------------------------------------------------
+def gif_writer(frames: Iterable[np.ndarray], fps: float) -> Callable[[Path], None]:
+    def write(target: Path) -> None:
+        import imageio.v3 as iio
+
+        iio.imwrite(target, np.stack([f[..., :3] for f in frames]), extension=".gif",
+                    duration=1000.0 / fps, loop=0)
+
+    return write
+
+
+def mp4_writer(frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]) -> Callable[[Path], None]:
+    def write(target: Path) -> None:
+        import imageio_ffmpeg
+
+        # The temporary name does not end in .mp4, so the container is named explicitly.
+        writer = imageio_ffmpeg.write_frames(str(target), size, fps=fps, codec="libx264", quality=8,
+                                             macro_block_size=1, pix_fmt_out="yuv420p",
+                                             output_params=["-f", "mp4", "-movflags", "+faststart"])
+        writer.send(None)
+        try:
+            for frame in frames:
+                writer.send(np.ascontiguousarray(frame[..., :3]))
+        finally:
+            writer.close()
+
+    return write
+
+
+def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *, view: str, atrophy=None,
+                     overwrite: bool = False, settings: RenderSettings = RenderSettings(),
+                     on_frame: Callable[[int], None] = lambda _: None) -> Path:
+    """Render the animation ``spec`` of ``model`` and write it to ``path`` (.gif or .mp4), atomically.
+
+    ``atrophy`` (a :class:`viewer.atrophy.AtrophyParams`) is the final state of an atrophy animation.
+    ``on_frame`` is called with the index of each frame once it is rendered (for a progress bar).
+    """
+    out = Path(path)
+    suffix = out.suffix.lower()
+    check_animation(spec, suffix)
+    if spec.kind == "atrophy" and (atrophy is None or atrophy.amount <= 0):
+        raise DorsumError("atrophy animation: give the final CSA loss with --atrophy PERCENT (e.g. --atrophy 40)")
+    plotter = offscreen_plotter(spec.size)
+    renderer = SceneRenderer(plotter, model, settings)
+    try:
+        if spec.kind == "atrophy":
+            source = atrophy_frames(renderer, atrophy, spec, view)
+        elif spec.kind == "turntable":
+            source = turntable_frames(renderer, spec, view)
+        else:
+            source = peel_frames(renderer, spec, view)
+        frames = []
+        for index, frame in enumerate(source):
+            frames.append(frame)
+            on_frame(index)
+        writer = gif_writer(frames, spec.fps) if suffix == ".gif" else mp4_writer(frames, spec.fps, spec.size)
+        return write_atomically(out, writer, overwrite=overwrite)
+    finally:
+        renderer.close()
+        plotter.close()
