@@ -374,9 +374,18 @@ def build_atlas(out_dir: Path) -> None:
         fascicles, bones, centres, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM,
         calibration_iterations=CALIBRATION_ITERATIONS,
     )
-    muscles = dict(built.meshes)
-    muscles.update(build_latissimus(fascicles, bones, muscles, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM))
-    muscles.update(_landmark_muscles(bones, dict(muscles)))
+    first_ld = build_latissimus(fascicles, bones, built.meshes, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM)
+    landmark = _landmark_muscles(bones, {**built.meshes, **first_ld})
+    # Second pass: now that semispinalis, rotatores and spinalis exist, keep the erector spinae
+    # behind the deep layer and latissimus behind both, as seen from behind (layer order).
+    deep_extra = {k: v for k, v in landmark.items() if MUSCLES[_muscle_of(k)].layer == "deep"}
+    built = fascicle_muscles.build_fascicle_muscles(
+        fascicles, bones, centres, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM,
+        deep_extra=deep_extra, reuse=built,
+    )
+    under_ld = {**built.meshes, **{k: v for k, v in landmark.items() if MUSCLES[_muscle_of(k)].layer != "superficial"}}
+    muscles = {**built.meshes, **landmark}
+    muscles.update(build_latissimus(fascicles, bones, under_ld, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM))
     for sub in ("bones", "muscles"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
     entries: list[dict[str, object]] = []

@@ -57,58 +57,6 @@ def _trimesh(vertices: np.ndarray, faces: np.ndarray) -> trimesh.Trimesh:
     return trimesh.Trimesh(np.asarray(vertices, float), np.asarray(faces, np.int64), process=False)
 
 
-def first_hits_along_y(mesh: trimesh.Trimesh, xs: np.ndarray, zs: np.ndarray) -> np.ndarray:
-    """Where rays travelling along +y first meet a mesh.
-
-    Parameters
-    ----------
-    mesh : trimesh.Trimesh
-        Surface, mm.
-    xs, zs : (n,) float ndarray
-        Ray positions (x, z), mm; rays come from y = -infinity (behind the body).
-
-    Returns
-    -------
-    (n,) float ndarray
-        Smallest y of an intersection per ray (mm), ``inf`` where the ray misses.
-    """
-    tri = np.asarray(mesh.triangles)
-    out = np.full(len(xs), np.inf)
-    if len(tri) == 0 or len(xs) == 0:
-        return out
-    # Rays lie on a regular grid; map each triangle to the grid cells its xz box covers.
-    ux, uz = np.unique(xs), np.unique(zs)
-    hx = ux[1] - ux[0] if len(ux) > 1 else 1.0
-    hz = uz[1] - uz[0] if len(uz) > 1 else 1.0
-    lookup = -np.ones((len(ux), len(uz)), dtype=np.int64)
-    lookup[np.searchsorted(ux, xs), np.searchsorted(uz, zs)] = np.arange(len(xs))
-    i0 = np.clip(np.ceil((tri[:, :, 0].min(1) - ux[0]) / hx), 0, len(ux)).astype(int)
-    i1 = np.clip(np.floor((tri[:, :, 0].max(1) - ux[0]) / hx), -1, len(ux) - 1).astype(int)
-    j0 = np.clip(np.ceil((tri[:, :, 2].min(1) - uz[0]) / hz), 0, len(uz)).astype(int)
-    j1 = np.clip(np.floor((tri[:, :, 2].max(1) - uz[0]) / hz), -1, len(uz) - 1).astype(int)
-    ni, nj = np.maximum(i1 - i0 + 1, 0), np.maximum(j1 - j0 + 1, 0)
-    counts = ni * nj
-    owner = np.repeat(np.arange(len(tri)), counts)
-    if owner.size == 0:
-        return out
-    local = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    ii = i0[owner] + local // nj[owner]
-    jj = j0[owner] + local % nj[owner]
-    ray = lookup[ii, jj]
-    px, pz = ux[ii], uz[jj]
-    p0, p1, p2 = tri[owner, 0], tri[owner, 1], tri[owner, 2]
-    d = (p1[:, 2] - p2[:, 2]) * (p0[:, 0] - p2[:, 0]) + (p2[:, 0] - p1[:, 0]) * (p0[:, 2] - p2[:, 2])
-    ok = np.abs(d) > 1e-12
-    d = np.where(ok, d, 1.0)
-    w0 = ((p1[:, 2] - p2[:, 2]) * (px - p2[:, 0]) + (p2[:, 0] - p1[:, 0]) * (pz - p2[:, 2])) / d
-    w1 = ((p2[:, 2] - p0[:, 2]) * (px - p2[:, 0]) + (p0[:, 0] - p2[:, 0]) * (pz - p2[:, 2])) / d
-    w2 = 1.0 - w0 - w1
-    hit = ok & (w0 >= 0) & (w1 >= 0) & (w2 >= 0) & (ray >= 0)
-    y = w0 * p0[:, 1] + w1 * p1[:, 1] + w2 * p2[:, 1]
-    np.minimum.at(out, ray[hit], y[hit])
-    return out
-
-
 def layer_order(
     meshes_by_layer: Mapping[str, list[trimesh.Trimesh]], spacing: float = RAY_SPACING_MM
 ) -> tuple[int, int]:
@@ -141,7 +89,7 @@ def layer_order(
     first = np.full((len(layers), len(xs)), np.inf)
     for k, name in enumerate(layers):
         for mesh in meshes_by_layer[name]:
-            first[k] = np.minimum(first[k], first_hits_along_y(mesh, xs, zs))
+            first[k] = np.minimum(first[k], volume.first_hits_along_y(mesh, xs, zs))
     hit = np.isfinite(first)
     several = hit.sum(axis=0) >= 2
     bad = np.zeros(len(xs), dtype=bool)

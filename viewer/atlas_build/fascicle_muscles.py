@@ -295,6 +295,8 @@ def build_fascicle_muscles(
     voxel_mm: float = 1.5,
     tolerance_mm: float = 0.2,
     calibration_iterations: int = 4,
+    deep_extra: Mapping[str, trimesh.Trimesh] | None = None,
+    reuse: FascicleMuscles | None = None,
 ) -> FascicleMuscles:
     """Multifidus, iliocostalis and longissimus on both sides, calibrated and overlap-free.
 
@@ -314,6 +316,12 @@ def build_fascicle_muscles(
         Grid spacing and decimation tolerance, mm.
     calibration_iterations : int
         Gain updates per muscle group.
+    deep_extra : mapping of str to trimesh.Trimesh, optional
+        Other deep-layer muscles keyed by structure id (``semispinalis_left`` ...). The erector
+        spinae is kept from reaching in front of them, as seen from behind.
+    reuse : FascicleMuscles, optional
+        An earlier result: its multifidus and calibrated gains are reused (no recalibration), so
+        only the erector spinae is rebuilt, now against ``deep_extra`` too.
     """
     surface = attachment_surface(bones)
     solid_bones = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum", "hip_bone"))]
@@ -336,29 +344,47 @@ def build_fascicle_muscles(
 
     bundles = {(m, s): bundle(m, s) for m in MUSCLE_PREFIXES for s in ("left", "right")}
     calibration: dict[str, dict[str, object]] = {}
-
-    mf_knots, mf_gains, mf_csa = calibrate_gains(
-        lambda g: [surface_of(bundles["multifidus", "right"], g, solid_bones, 0.0)],
-        centres, "right", MULTIFIDUS_CSA_CM2, iterations=calibration_iterations,
-    )
-    calibration["multifidus"] = _calibration_record(mf_knots, mf_gains, mf_csa, MULTIFIDUS_CSA_CM2)
     meshes: dict[str, trimesh.Trimesh] = {}
-    for side in ("left", "right"):
-        meshes[f"multifidus_{side}"] = surface_of(
-            bundles["multifidus", side], level_gain(mf_knots, mf_gains), solid_bones, tolerance_mm
+    extra = dict(deep_extra or {})
+
+    if reuse is None:
+        mf_knots, mf_gains, mf_csa = calibrate_gains(
+            lambda g: [surface_of(bundles["multifidus", "right"], g, solid_bones, 0.0)],
+            centres, "right", MULTIFIDUS_CSA_CM2, iterations=calibration_iterations,
         )
+        calibration["multifidus"] = _calibration_record(mf_knots, mf_gains, mf_csa, MULTIFIDUS_CSA_CM2)
+        for side in ("left", "right"):
+            meshes[f"multifidus_{side}"] = surface_of(
+                bundles["multifidus", side], level_gain(mf_knots, mf_gains), solid_bones, tolerance_mm
+            )
+    else:
+        calibration["multifidus"] = dict(reuse.calibration["multifidus"])
+        meshes.update({k: v for k, v in reuse.meshes.items() if k.startswith("multifidus")})
 
     def erector(side: str, gain, tol: float) -> list[trimesh.Trimesh]:
-        deeper = [*solid_bones, meshes[f"multifidus_{side}"]]
-        lt = surface_of(bundles["longissimus", side], gain, deeper, tol)
-        il = surface_of(bundles["iliocostalis", side], gain, [*deeper, lt], tol)
+        mf = meshes[f"multifidus_{side}"]
+        deeper = [*solid_bones, mf]
+        behind = [mf, *(extra[k] for k in sorted(extra) if k.endswith(side))]
+        lt = volume.tube_union_surface(
+            bundles["longissimus", side].paths, bundles["longissimus", side].radii(gain), voxel_mm,
+            deeper, tolerance_mm=tol, shadow=behind,
+        )
+        il = volume.tube_union_surface(
+            bundles["iliocostalis", side].paths, bundles["iliocostalis", side].radii(gain), voxel_mm,
+            [*deeper, lt], tolerance_mm=tol, shadow=behind,
+        )
         return [lt, il]
 
-    es_knots, es_gains, es_csa = calibrate_gains(
-        lambda g: erector("right", g, 0.0), centres, "right", ERECTOR_SPINAE_CSA_CM2,
-        iterations=calibration_iterations,
-    )
-    calibration["erector_spinae"] = _calibration_record(es_knots, es_gains, es_csa, ERECTOR_SPINAE_CSA_CM2)
+    if reuse is None:
+        es_knots, es_gains, es_csa = calibrate_gains(
+            lambda g: erector("right", g, 0.0), centres, "right", ERECTOR_SPINAE_CSA_CM2,
+            iterations=calibration_iterations,
+        )
+        calibration["erector_spinae"] = _calibration_record(es_knots, es_gains, es_csa, ERECTOR_SPINAE_CSA_CM2)
+    else:
+        calibration["erector_spinae"] = dict(reuse.calibration["erector_spinae"])
+        es_knots = list(calibration["erector_spinae"]["knots_level"])
+        es_gains = list(calibration["erector_spinae"]["radius_gain"])
     for side in ("left", "right"):
         lt, il = erector(side, level_gain(es_knots, es_gains), tolerance_mm)
         meshes[f"longissimus_{side}"] = lt
@@ -565,8 +591,9 @@ def build_latissimus(
             paths.append(path)
             radii.append(radius)
         solid = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum"))]
-        subtract = solid + [deeper[m] for m in sorted(deeper) if m.endswith(side)]
+        own_side = [deeper[m] for m in sorted(deeper) if m.endswith(side)]
         out[f"latissimus_dorsi_{side}"] = volume.tube_union_surface(
-            paths, radii, voxel_mm, subtract, blend_mm=2.0, tolerance_mm=tolerance_mm
+            paths, radii, voxel_mm, solid + own_side, blend_mm=2.0, tolerance_mm=tolerance_mm,
+            shadow=own_side,
         )
     return out

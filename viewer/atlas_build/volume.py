@@ -226,7 +226,11 @@ def signed_distance_from_occupancy(inside: np.ndarray, spacing: float) -> np.nda
 
 
 def subtract_meshes(
-    field: np.ndarray, grid: Grid, meshes: Sequence[trimesh.Trimesh], clearance: float
+    field: np.ndarray,
+    grid: Grid,
+    meshes: Sequence[trimesh.Trimesh],
+    clearance: float,
+    shadow: np.ndarray | None = None,
 ) -> np.ndarray:
     """Remove closed meshes (plus a clearance) from a signed distance field (CSG difference).
 
@@ -240,10 +244,12 @@ def subtract_meshes(
         Closed higher-priority structures, mm.
     clearance : float
         Gap left between the muscle and each removed structure, mm.
+    shadow : (nx, ny, nz) bool ndarray, optional
+        Extra voxels to remove (see :func:`shadow_occupancy`).
     """
-    if not meshes:
+    if not meshes and shadow is None:
         return field
-    inside = np.zeros(grid.shape, dtype=bool)
+    inside = np.zeros(grid.shape, dtype=bool) if shadow is None else shadow.copy()
     for mesh in meshes:
         inside |= solid_occupancy(grid, mesh)
     if not inside.any():
@@ -251,6 +257,35 @@ def subtract_meshes(
     # The voxel distance is terraced; blurring it by about a voxel keeps cut faces smooth.
     other = ndimage.gaussian_filter(signed_distance_from_occupancy(inside, grid.spacing), 1.0)
     return np.maximum(field, clearance - other)
+
+
+def shadow_occupancy(grid: Grid, meshes: Sequence[trimesh.Trimesh], clearance: float) -> np.ndarray:
+    """Voxels in front of (anterior to, larger y than) the posterior surface of some meshes.
+
+    A muscle that must never appear in front of a deeper one, seen from behind, loses this region.
+    Posterior surfaces are found by casting the grid's own columns along +y, so meshes outside
+    the grid still cast their shadow.
+
+    Parameters
+    ----------
+    grid : Grid
+        Voxel grid.
+    meshes : sequence of trimesh.Trimesh
+        Deeper structures, mm.
+    clearance : float
+        The shadow starts this far behind (posterior to) each posterior surface, mm.
+
+    Returns
+    -------
+    (nx, ny, nz) bool ndarray
+    """
+    ax, ay, az = grid.axes()
+    gx, gz = np.meshgrid(ax, az, indexing="ij")
+    first = np.full(gx.size, np.inf)
+    for mesh in meshes:
+        first = np.minimum(first, first_hits_along_y(mesh, gx.ravel(), gz.ravel()))
+    first = first.reshape(gx.shape) - clearance
+    return ay[None, :, None] >= first[:, None, :]
 
 
 def field_to_mesh(field: np.ndarray, grid: Grid) -> trimesh.Trimesh:
@@ -400,6 +435,7 @@ def tube_union_surface(
     clearance_mm: float = 0.5,
     smooth_iterations: int = 10,
     tolerance_mm: float = 0.25,
+    shadow: Sequence[trimesh.Trimesh] = (),
 ) -> trimesh.Trimesh:
     """Closed surface around a bundle of fascicle paths.
 
@@ -421,6 +457,9 @@ def tube_union_surface(
         Taubin smoothing passes after marching cubes.
     tolerance_mm : float
         Decimation tolerance, mm (0 disables decimation).
+    shadow : sequence of trimesh.Trimesh
+        Deeper structures this one must not reach in front of, seen from behind: everything
+        anterior to their posterior surface is removed (keeps the layer order on posterior views).
 
     Returns
     -------
@@ -436,7 +475,9 @@ def tube_union_surface(
     grid = grid_around(pts, rmax + blend_mm + 3 * voxel_mm, voxel_mm)
     field = tube_field(grid, paths, radii, blend_mm)
     near = [m for m in subtract if _boxes_overlap(m.bounds, grid)]
-    field = subtract_meshes(field, grid, near, clearance_mm)
+    behind = [m for m in shadow if _boxes_overlap_xz(m.bounds, grid)]
+    carve = shadow_occupancy(grid, behind, clearance_mm) if behind else None
+    field = subtract_meshes(field, grid, near, clearance_mm, carve)
     mesh = field_to_mesh(field, grid)
     if mesh.is_empty:
         return mesh
@@ -445,6 +486,11 @@ def tube_union_surface(
     if tolerance_mm > 0:
         mesh = simplify(mesh, tolerance_mm)
     return mesh
+
+
+def _boxes_overlap_xz(bounds: np.ndarray, grid: Grid) -> bool:
+    hi = grid.origin + grid.spacing * (np.array(grid.shape) - 1)
+    return bool(np.all(bounds[0][[0, 2]] <= hi[[0, 2]]) and np.all(bounds[1][[0, 2]] >= grid.origin[[0, 2]]))
 
 
 def _boxes_overlap(bounds: np.ndarray, grid: Grid) -> bool:
@@ -520,3 +566,55 @@ def cross_section_area(
         depth = sum(_inside_polygon(poly[0], other) for j, other in enumerate(flat) if j != i)
         total += area if depth % 2 == 0 else -area
     return total
+
+
+def first_hits_along_y(mesh: trimesh.Trimesh, xs: np.ndarray, zs: np.ndarray) -> np.ndarray:
+    """Where rays travelling along +y first meet a mesh.
+
+    Parameters
+    ----------
+    mesh : trimesh.Trimesh
+        Surface, mm.
+    xs, zs : (n,) float ndarray
+        Ray positions (x, z), mm; rays come from y = -infinity (behind the body).
+
+    Returns
+    -------
+    (n,) float ndarray
+        Smallest y of an intersection per ray (mm), ``inf`` where the ray misses.
+    """
+    tri = np.asarray(mesh.triangles)
+    out = np.full(len(xs), np.inf)
+    if len(tri) == 0 or len(xs) == 0:
+        return out
+    # Rays lie on a regular grid; map each triangle to the grid cells its xz box covers.
+    ux, uz = np.unique(xs), np.unique(zs)
+    hx = ux[1] - ux[0] if len(ux) > 1 else 1.0
+    hz = uz[1] - uz[0] if len(uz) > 1 else 1.0
+    lookup = -np.ones((len(ux), len(uz)), dtype=np.int64)
+    lookup[np.searchsorted(ux, xs), np.searchsorted(uz, zs)] = np.arange(len(xs))
+    i0 = np.clip(np.ceil((tri[:, :, 0].min(1) - ux[0]) / hx), 0, len(ux)).astype(int)
+    i1 = np.clip(np.floor((tri[:, :, 0].max(1) - ux[0]) / hx), -1, len(ux) - 1).astype(int)
+    j0 = np.clip(np.ceil((tri[:, :, 2].min(1) - uz[0]) / hz), 0, len(uz)).astype(int)
+    j1 = np.clip(np.floor((tri[:, :, 2].max(1) - uz[0]) / hz), -1, len(uz) - 1).astype(int)
+    ni, nj = np.maximum(i1 - i0 + 1, 0), np.maximum(j1 - j0 + 1, 0)
+    counts = ni * nj
+    owner = np.repeat(np.arange(len(tri)), counts)
+    if owner.size == 0:
+        return out
+    local = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    ii = i0[owner] + local // nj[owner]
+    jj = j0[owner] + local % nj[owner]
+    ray = lookup[ii, jj]
+    px, pz = ux[ii], uz[jj]
+    p0, p1, p2 = tri[owner, 0], tri[owner, 1], tri[owner, 2]
+    d = (p1[:, 2] - p2[:, 2]) * (p0[:, 0] - p2[:, 0]) + (p2[:, 0] - p1[:, 0]) * (p0[:, 2] - p2[:, 2])
+    ok = np.abs(d) > 1e-12
+    d = np.where(ok, d, 1.0)
+    w0 = ((p1[:, 2] - p2[:, 2]) * (px - p2[:, 0]) + (p2[:, 0] - p1[:, 0]) * (pz - p2[:, 2])) / d
+    w1 = ((p2[:, 2] - p0[:, 2]) * (px - p2[:, 0]) + (p0[:, 0] - p2[:, 0]) * (pz - p2[:, 2])) / d
+    w2 = 1.0 - w0 - w1
+    hit = ok & (w0 >= 0) & (w1 >= 0) & (w2 >= 0) & (ray >= 0)
+    y = w0 * p0[:, 1] + w1 * p1[:, 1] + w2 * p2[:, 1]
+    np.minimum.at(out, ray[hit], y[hit])
+    return out
