@@ -36,6 +36,7 @@ MUSCLE = "multifidus"
 SIDE_CHOICES = (("Both sides", "both"), ("Left", "left"), ("Right", "right"))
 #: Vertebrae offered for the range: the lower thoracic and lumbar spine, where the atlas has multifidus levels.
 RANGE_VERTEBRAE = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
+NOTE = "Drag to waste multifidus; the table measures the mesh as shown."
 
 
 def available_discs(model: SceneModel, muscle: str = MUSCLE) -> tuple[str, ...]:
@@ -129,7 +130,7 @@ class AtrophyPanel(QWidget):
 
         problem = self._unavailable_reason()
         self.setEnabled(problem is None)
-        self.note.setText(problem or "Drag to waste multifidus; the table measures the mesh as shown.")
+        self.note.setText(problem or NOTE)
         self._on_model_atrophy(model.atrophy)
 
     def _unavailable_reason(self) -> str | None:
@@ -193,7 +194,11 @@ class AtrophyPanel(QWidget):
         try:
             module.apply_atrophy(self.model, module.AtrophyParams(**params))
         except DorsumError as exc:
-            self.note.setText(f"Cannot show this atrophy: {exc}")
+            # E.g. more loss than shrinking toward the bone can give: say so, show what the model has.
+            self.note.setText(f"<span style='color:#a00000'>{exc}</span>")
+            QTimer.singleShot(0, lambda: self._on_model_atrophy(self.model.atrophy))
+            return
+        self.note.setText(NOTE)
 
     def reset(self) -> None:
         self._pending = None

@@ -32,10 +32,12 @@ class StructurePicker(QObject):
         self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS)
         self._hover_timer.timeout.connect(self._hover)
         interactor = renderer.plotter.iren.interactor
+        # The release of the left button does not reach interactor observers (the style consumes it),
+        # but the style's end of interaction does, at the release position.
         self._observers = [
-            interactor.AddObserver("LeftButtonPressEvent", self._on_press),
-            interactor.AddObserver("LeftButtonReleaseEvent", self._on_release),
-            interactor.AddObserver("MouseMoveEvent", self._on_move),
+            interactor.AddObserver("LeftButtonPressEvent", self._on_press, 10.0),
+            interactor.AddObserver("EndInteractionEvent", self._on_release, 10.0),
+            interactor.AddObserver("MouseMoveEvent", self._on_move, 10.0),
         ]
 
     def close(self) -> None:

@@ -1,0 +1,336 @@
+"""The desktop application driven through its real widgets (pytest-qt, under Xvfb via pytest-xvfb)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from viewer.app.export import ExportOptions
+from viewer.app.export_dialog import ExportDialog
+from viewer.app.window import MainWindow
+from viewer.model import SceneModel
+from viewer.output import read_png_parameters
+from viewer.session import load_session
+
+ROOT = Path(__file__).resolve().parent.parent
+RED, GREEN, BLUE = (200, 30, 30), (30, 200, 30), (30, 30, 200)
+
+
+def colour_fraction(pixels: np.ndarray, colour: tuple[int, int, int]) -> float:
+    """Fraction of pixels whose hue is that of a fixture layer colour (shading changes brightness only)."""
+    rgb = pixels[..., :3].astype(float)
+    total = rgb.sum(axis=2, keepdims=True)
+    chroma = rgb / np.maximum(total, 1.0)
+    target = np.asarray(colour, dtype=float) / sum(colour)
+    return float(((np.abs(chroma - target).sum(axis=2) < 0.12) & (total[..., 0] > 60)).mean())
+
+
+def view_pixels(window: MainWindow) -> np.ndarray:
+    """What the 3D view shows right now, (h, w, 3) uint8."""
+    QApplication.processEvents()
+    window.render_scheduler.render_now()
+    return np.asarray(window.plotter.screenshot(return_img=True))
+
+
+def make_window(qtbot, atlas) -> MainWindow:
+    window = MainWindow(SceneModel(atlas))
+    window.resize(900, 600)
+    qtbot.addWidget(window, before_close_func=lambda w: w.undo_stack.setClean())
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitActive(window)
+    qtbot.wait(50)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, fixture_atlas) -> MainWindow:
+    return make_window(qtbot, fixture_atlas)
+
+
+def click_view(qtbot, window: MainWindow, x: float, y: float) -> None:
+    """Click the 3D view at widget pixel (x, y) (y down)."""
+    qtbot.mouseClick(window.plotter.interactor, Qt.MouseButton.LeftButton, pos=QPoint(round(x), round(y)))
+    QApplication.processEvents()
+
+
+def test_layer_checkbox_hides_actor_and_pixels(window):
+    before = view_pixels(window)
+    assert colour_fraction(before, RED) > 0.05
+    item = window.layers_panel.layer_items["superficial"]
+    item.setCheckState(0, Qt.CheckState.Unchecked)
+    assert not window.model.layer_visible("superficial")
+    assert not window.renderer.actor("sheet").visibility
+    after = view_pixels(window)
+    assert colour_fraction(after, RED) == 0.0
+    assert colour_fraction(after, GREEN) > 0.05  # the layer below shows through
+    assert "Showing 4 of 5" in window.status_label.text()
+
+
+def test_structure_row_and_tri_state(window):
+    panel = window.layers_panel
+    panel.structure_items["mf_left"].setCheckState(0, Qt.CheckState.Unchecked)
+    assert not window.model.is_visible("mf_left") and window.model.is_visible("mf_right")
+    assert panel.layer_items["deep"].checkState(0) == Qt.CheckState.PartiallyChecked
+    panel.layer_items["deep"].setCheckState(0, Qt.CheckState.Checked)  # a click on a partial layer shows it whole
+    assert window.model.is_visible("mf_left")
+    assert panel.layer_items["deep"].checkState(0) == Qt.CheckState.Checked
+
+
+def test_keyboard_toggles_layers_and_undo_redo(qtbot, window):
+    window.plotter.interactor.setFocus()
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_1)
+    assert not window.model.layer_visible("superficial")
+    assert window.layers_panel.layer_items["superficial"].checkState(0) == Qt.CheckState.Unchecked
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_4)
+    assert not window.model.layer_visible("skeleton")
+    window.undo_action.trigger()
+    assert window.model.layer_visible("skeleton") and not window.model.layer_visible("superficial")
+    window.undo_action.trigger()
+    assert window.model.layer_visible("superficial")
+    window.redo_action.trigger()
+    assert not window.model.layer_visible("superficial")
+    # VTK's own keys do nothing: 'w' would switch every surface to wireframe.
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_W)
+    assert window.renderer.actor("column").prop.style == "Surface"
+
+
+def test_opacity_slider_and_show_only(window):
+    slider = window.layers_panel.opacity_sliders["superficial"]
+    slider.setValue(30)
+    assert window.model.opacity("sheet") == pytest.approx(0.3)
+    assert window.renderer.actor("sheet").prop.opacity == pytest.approx(0.3)
+    slider.setValue(20)
+    window.undo_action.trigger()  # one drag, one undo step
+    assert window.model.opacity("sheet") == pytest.approx(1.0)
+    panel = window.layers_panel
+    panel.tree.setCurrentItem(panel.structure_items["column"])
+    panel.show_only_button.click()
+    assert window.model.visible_ids() == ("column",)
+    pixels = view_pixels(window)
+    assert colour_fraction(pixels, RED) == 0.0 and colour_fraction(pixels, GREEN) > 0.05
+    panel.show_all_button.click()
+    assert len(window.model.visible_ids()) == 5
+
+
+def test_atrophy_slider_changes_multifidus_and_readout(qtbot, window):
+    panel = window.atrophy_panel
+    assert panel.isEnabled()
+    healthy = window.model.vertices("mf_left").copy()
+    before = panel.readout_text("L5-S1", "left")
+    panel.amount.setValue(20)
+    qtbot.waitUntil(lambda: window.model.atrophy is not None and window.model.atrophy.amount == 20, timeout=20000)
+    qtbot.waitUntil(lambda: panel.readout_text("L5-S1", "left") != before, timeout=20000)
+    moved = np.linalg.norm(window.model.vertices("mf_left") - healthy, axis=1)
+    assert moved.max() > 0.5  # mm
+    # The polydata drawn is the model's geometry.
+    assert np.allclose(window.renderer.polydata("mf_left").points, window.model.vertices("mf_left"))
+    from viewer.measure import measure_muscle
+
+    measured = measure_muscle(window.model, "multifidus", panel.discs)["levels"]
+    for disc in panel.discs:
+        for side in ("left", "right"):
+            change = measured[disc][side]["change_percent"]
+            assert f"({change:+.0f}%)".replace("-", "−") in panel.readout_text(disc, side)
+    assert "−20%" in panel.readout_text("L5-S1", "left")
+    assert "20%" in window.status_label.text()
+    panel.reset_button.click()
+    qtbot.waitUntil(lambda: window.model.atrophy is None, timeout=5000)
+    assert np.array_equal(window.model.vertices("mf_left"), healthy)
+    assert panel.amount.value() == 0
+
+
+def test_unreachable_atrophy_is_explained_not_applied(qtbot, window):
+    panel = window.atrophy_panel
+    panel.amount.setValue(85)
+    qtbot.waitUntil(lambda: "at most" in panel.note.text(), timeout=20000)
+    qtbot.waitUntil(lambda: panel.amount.value() == 0, timeout=5000)  # back to what the model shows
+    assert window.model.atrophy is None
+
+
+def test_slider_drag_is_coalesced(qtbot, window):
+    panel = window.atrophy_panel
+    applied = []
+    window.model.events.atrophy.connect(applied.append)
+    renders = window.render_scheduler.renders
+    for value in range(1, 21):  # a fast drag: many value changes before the event loop runs
+        panel.amount.setValue(value)
+    qtbot.waitUntil(lambda: window.model.atrophy is not None and window.model.atrophy.amount == 20, timeout=20000)
+    qtbot.wait(50)
+    assert len(applied) == 1
+    assert window.render_scheduler.renders - renders <= 2
+
+
+def test_click_selects_structure_and_empty_space_clears(qtbot, window):
+    # Seen from behind, the superficial sheet covers the middle of the view.
+    sheet_centre = window.model.vertices("sheet").mean(axis=0)
+    (x, y), = window.renderer.world_to_pixels(sheet_centre[None, :])
+    click_view(qtbot, window, x, y)
+    assert window.model.highlight == "sheet"
+    assert "Sheet" in window.info_card.label.text()
+    assert "selected: Sheet" in window.status_label.text()
+    click_view(qtbot, window, 5, 5)
+    assert window.model.highlight is None
+    # With the upper layers hidden, the same place shows the multifidus next to the midline.
+    window.layers_panel.show_only_items([window.layers_panel.layer_items["deep"]])
+    right = window.model.vertices("mf_right").mean(axis=0)
+    (x, y), = window.renderer.world_to_pixels(right[None, :])
+    click_view(qtbot, window, x, y)
+    assert window.model.highlight == "mf_right"
+
+
+def test_drag_turns_camera_without_selecting(qtbot, window):
+    widget = window.plotter.interactor
+    before = window.renderer.camera
+    qtbot.mousePress(widget, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+    qtbot.mouseMove(widget, QPoint(260, 230))
+    qtbot.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=QPoint(260, 230))
+    QApplication.processEvents()
+    assert window.model.highlight is None
+    assert window.renderer.camera != before
+    assert "turned by hand" in window.status_label.text()
+
+
+def test_view_presets_and_reset(qtbot, window):
+    window.view_actions["left"].trigger()
+    camera = window.renderer.camera
+    assert camera.position[0] < camera.focal_point[0]  # looking from the patient's left (-x)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    camera = window.renderer.camera
+    assert camera.position[1] > camera.focal_point[1]  # anterior: from +y
+    window.reset_view_action.trigger()
+    assert window.current_view() == "posterior"
+
+
+def test_state_save_and_reopen_round_trips(qtbot, window, fixture_atlas, tmp_path):
+    window.layers_panel.layer_items["superficial"].setCheckState(0, Qt.CheckState.Unchecked)
+    window.layers_panel.structure_items["mf_left"].setCheckState(0, Qt.CheckState.Unchecked)
+    window.layers_panel.opacity_sliders["intermediate"].setValue(40)
+    window.atrophy_panel.amount.setValue(15)
+    qtbot.waitUntil(lambda: window.model.atrophy is not None, timeout=20000)
+    window.view_actions["posterolateral_left"].trigger()
+    window.model.set_highlight("column")
+    path = tmp_path / "lecture.toml"
+    assert window.save_state_to(path)
+    assert window.undo_stack.isClean() and "lecture.toml" in window.windowTitle()
+    saved = window.session()
+    assert load_session(path) == saved
+
+    other = make_window(qtbot, fixture_atlas)
+    assert other.open_state(path)
+    reopened = other.session()
+    assert reopened.without_camera() == saved.without_camera()
+    assert np.allclose(reopened.camera.position, saved.camera.position, atol=1e-9)
+    assert np.allclose(reopened.camera.focal_point, saved.camera.focal_point, atol=1e-9)
+    assert np.allclose(reopened.camera.up, saved.camera.up, atol=1e-9)
+    assert reopened.camera.view == "posterolateral_left"
+    assert np.array_equal(other.model.vertices("mf_right"), window.model.vertices("mf_right"))
+    assert other.atrophy_panel.amount.value() == 15
+    assert other.layers_panel.opacity_sliders["intermediate"].value() == 40
+
+
+def test_screenshot_dialog_writes_the_file(qtbot, window, tmp_path):
+    out = tmp_path / "slide.png"
+
+    def fill_in() -> None:
+        dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, ExportDialog) and w.isVisible())
+        dialog.path_edit.setText(str(out))
+        dialog.size_combo.setCurrentIndex(dialog.size_combo.findText("Custom…"))
+        dialog.width_spin.setValue(320)
+        dialog.height_spin.setValue(200)
+        dialog.transparent_check.setChecked(True)
+        dialog.accept()
+
+    QTimer.singleShot(200, fill_in)
+    window.screenshot_action.trigger()
+    from PIL import Image
+
+    with Image.open(out) as image:
+        assert image.size == (320, 200)
+        assert image.mode == "RGBA"
+        pixels = np.asarray(image)
+    assert pixels[0, 0, 3] == 0  # transparent corner
+    assert colour_fraction(pixels, RED) > 0.05
+    assert read_png_parameters(out)["size"] == [320, 200]
+
+
+def test_screenshot_never_replaces_without_asking(qtbot, window, tmp_path, monkeypatch):
+    out = tmp_path / "keep.png"
+    out.write_bytes(b"precious")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    assert not window.save_screenshot(out, ExportOptions(size=(64, 48)), confirm=True)
+    assert out.read_bytes() == b"precious"
+
+
+def test_export_with_labels_and_legend(window, tmp_path):
+    plain = window.render_pixels(ExportOptions(size=(400, 300)))
+    labelled = window.render_pixels(ExportOptions(size=(400, 300), labels=True, legend=True))
+    assert plain.shape == labelled.shape == (300, 400, 3)
+    dark = lambda p: int((p.sum(axis=2) < 120).sum())  # noqa: E731 (label and legend text is dark)
+    assert dark(labelled) > dark(plain) + 200
+
+
+def test_labels_toggle_adds_text_to_view(qtbot, window):
+    plain = view_pixels(window)
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    assert window.labels_shown
+    labelled = view_pixels(window)
+    assert int((np.abs(labelled.astype(int) - plain).sum(axis=2) > 60).sum()) > 200
+    window.labels_action.trigger()
+    assert not window.labels_shown
+
+
+def test_copy_image_to_clipboard(window):
+    window.copy_action.trigger()
+    image = QGuiApplication.clipboard().image()
+    width, height = window.plotter.window_size
+    assert (image.width(), image.height()) == (2 * width, 2 * height)
+
+
+def test_real_atlas_pick_and_atrophy(qtbot, real_atlas):
+    window = make_window(qtbot, real_atlas)
+    window.layers_panel.show_only_items([window.layers_panel.layer_items["deep"],
+                                         window.layers_panel.layer_items["skeleton"]])
+    window.set_view("posterior")
+    # A point on the back of the left multifidus at the L4-L5 disc level.
+    vertices = window.model.vertices("multifidus_left")
+    from viewer.measure import vertex_levels
+
+    near_disc = np.abs(vertex_levels(real_atlas, "multifidus_left") - 22.5) < 0.3
+    back = vertices[near_disc][np.argmin(vertices[near_disc][:, 1])]
+    (x, y), = window.renderer.world_to_pixels(back[None, :])
+    click_view(qtbot, window, x, y)
+    assert window.model.highlight == "multifidus_left"
+    assert "Innervation" in window.info_card.label.text()
+    panel = window.atrophy_panel
+    panel.range_from.setCurrentText("L4")
+    panel.range_to.setCurrentText("S1")
+    panel.amount.setValue(30)
+    qtbot.waitUntil(lambda: window.model.atrophy is not None and window.model.atrophy.amount == 30, timeout=60000)
+    qtbot.waitUntil(lambda: "−30%" in panel.readout_text("L4-L5", "left"), timeout=60000)
+    assert "−" not in panel.readout_text("L1-L2", "left")
+
+
+def test_view_without_display_is_one_line_exit_2(fixture_atlas_dir):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-m", "viewer.cli", "view", "--atlas", str(fixture_atlas_dir)],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "no display found" in result.stderr and "dorsum shot" in result.stderr
+
+
+def test_cli_without_window_imports_no_qt():
+    code = ("import sys, viewer, viewer.cli; viewer.cli.build_parser(); import viewer.session; "
+            "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyvistaqt'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
