@@ -50,9 +50,9 @@ def make_atlas(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "LICENSE.txt").write_text("fixture data, public domain\n")
     _write(_capsule((0, -60, 0), 45, 120), root / "sheet.ply")
-    _write(_capsule((0, -30, 0), 35, 100), root / "column.ply")
-    _write(_capsule((18, -5, 0), 12, 80), root / "mf_right.ply", segment=True, side=1)
-    _write(_capsule((-18, -5, 0), 12, 80), root / "mf_left.ply", segment=True, side=0)
+    _write(_capsule((0, -45, 0), 30, 100), root / "column.ply")
+    _write(_capsule((18, -20, 0), 12, 80), root / "mf_right.ply", segment=True, side=1)
+    _write(_capsule((-18, -20, 0), 12, 80), root / "mf_left.ply", segment=True, side=0)
     _write(_capsule((0, 30, 0), 40, 140), root / "bone.ply")
     text = [
         '[atlas]\nname = "Fixture"\nversion = "0.1"\nunits = "mm"\nframe = "RAS"\n',
