@@ -31,6 +31,7 @@ def figure_parameters(lesson: Lesson, figure: FigureSpec, atlas_label: str) -> d
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from viewer.figures.figure import render_figures
@@ -41,12 +42,15 @@ def run(args: argparse.Namespace) -> int:
     atlas_label = f"{atlas.name} {atlas.version}"
     written: list[Path] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        disable=args.quiet, transient=False)
+                        disable=args.quiet, transient=False, console=Console(stderr=True))
 
     with progress:
         task = progress.add_task(f"{lesson.source.name}", total=len(lesson.figures))
 
-        def save(figure: FigureSpec, pixels: np.ndarray) -> None:
+        def save(figure: FigureSpec, pixels: np.ndarray, notes: list[str]) -> None:
+            for note in notes:
+                progress.console.print(f"dorsum lesson: note: {figure.output}: {note}", style="yellow",
+                                       highlight=False, soft_wrap=True)
             path = save_png(folder / figure.output, pixels, parameters=figure_parameters(lesson, figure, atlas_label),
                             overwrite=args.overwrite, dpi=lesson.dpi)
             written.append(path)

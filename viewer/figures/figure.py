@@ -142,6 +142,8 @@ class FigureRenderer:
         self._code_model: SceneModel | None = None
         self._code_renderer: SceneRenderer | None = None
         self._code_plotter = None
+        #: What the last rendered figure could not show as asked (e.g. a label on a hidden muscle).
+        self.notes: list[str] = []
 
     def close(self) -> None:
         for renderer, plotter in ((self._renderer, self._plotter), (self._code_renderer, self._code_plotter)):
@@ -157,7 +159,8 @@ class FigureRenderer:
 
     # -- figures -------------------------------------------------------------------------------
     def render_figure(self, figure: FigureSpec) -> np.ndarray:
-        """Pixels (h, w, 3 or 4) of ``figure``, exactly ``figure.size``."""
+        """Pixels (h, w, 3 or 4) of ``figure``, exactly ``figure.size``; see :attr:`notes` afterwards."""
+        self.notes = []
         legend = self.legend_entries(figure) if figure.legend else ()
         layout = compose.figure_layout(figure.size, len(figure.panels), columns=figure.columns, title=figure.title,
                                        caption=figure.caption, panel_captions=[p.caption for p in figure.panels],
@@ -238,15 +241,22 @@ class FigureRenderer:
         texts = self.label_texts(panel)
         index_image = self.structure_index_image(camera, picture.size)
         order = {sid: i for i, sid in enumerate(self.atlas.structure_ids)}
-        anchors = find_anchors(index_image, [order[sid] for sids in texts.values() for sid in sids])
+        height, width = index_image.shape
+        anchors = find_anchors(index_image, [order[sid] for sids in texts.values() for sid in sids],
+                               min_area=max(30, int(4e-4 * width * height)), min_depth=max(2.0, 0.004 * min(width, height)))
+        columns = np.flatnonzero((index_image >= 0).any(axis=0))
+        body = (picture.left + float(columns.min()), picture.left + float(columns.max())) if len(columns) else None
         candidates = {}
         for text, sids in texts.items():
             found = [anchors[order[sid]] for sid in sids if order[sid] in anchors]
             if found:
                 candidates[text] = [replace(a, x=a.x + picture.left, y=a.y + picture.top) for a in found]
+        hidden = [text for text in texts if text not in candidates]
+        if hidden:
+            self.notes.append(f"no label for {', '.join(hidden)}: too little of it is visible in this view")
         chosen = choose_anchors(candidates, picture.left + picture.width / 2)
         typeface = compose.font(typography.small)
-        return layout_labels(chosen, picture, typeface, margin)
+        return layout_labels(chosen, picture, typeface, margin, body)
 
     def structure_index_image(self, camera: Camera, size: tuple[int, int]) -> np.ndarray:
         """(h, w) index into ``atlas.structures`` of the structure seen at each pixel, -1 for none.
@@ -293,8 +303,9 @@ class FigureRenderer:
 
 
 def render_figures(atlas: Atlas, figures: Sequence[FigureSpec], *, lighting: str = "studio", transparent: bool = False,
-                   on_figure: Callable[[FigureSpec, np.ndarray], None]) -> None:
-    """Render each figure in order and hand its pixels to ``on_figure`` (e.g. to save it)."""
+                   on_figure: Callable[[FigureSpec, np.ndarray, list[str]], None]) -> None:
+    """Render each figure in order and hand its pixels and notes to ``on_figure`` (e.g. to save it)."""
     with FigureRenderer(atlas, lighting=lighting, transparent=transparent) as renderer:
         for figure in figures:
-            on_figure(figure, renderer.render_figure(figure))
+            pixels = renderer.render_figure(figure)
+            on_figure(figure, pixels, list(renderer.notes))

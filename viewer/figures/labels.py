@@ -57,8 +57,12 @@ class LabelLayout:
     unplaced: tuple[str, ...]
 
 
-def find_anchors(index_image: np.ndarray, indices: Sequence[int], min_area: int = 30) -> dict[int, Anchor]:
+def find_anchors(index_image: np.ndarray, indices: Sequence[int], min_area: int = 30,
+                 min_depth: float = 2.0) -> dict[int, Anchor]:
     """Anchor of each structure index that shows at least ``min_area`` pixels.
+
+    A structure whose visible part is nowhere ``min_depth`` pixels from its edge (a sliver peeking out
+    from under another) gets no anchor: a label on it would point at the wrong muscle.
 
     Parameters
     ----------
@@ -75,6 +79,8 @@ def find_anchors(index_image: np.ndarray, indices: Sequence[int], min_area: int 
         if area < min_area:
             continue
         depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+        if depth.max() < min_depth:
+            continue
         y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
         anchors[index] = Anchor(index, float(x) + 0.5, float(y) + 0.5, area)
     return anchors
@@ -128,12 +134,13 @@ def stack_positions(desired: Sequence[float], height: float, gap: float, low: fl
 
 
 def layout_labels(chosen: Sequence[tuple[str, Anchor, str]], picture: Box, typeface: ImageFont.FreeTypeFont,
-                  margin: int) -> LabelLayout:
+                  margin: int, body: tuple[float, float] | None = None) -> LabelLayout:
     """Place labels in the ``margin``-pixel columns left and right of ``picture``.
 
     Labels on each side are sorted by their anchor's height and stacked without overlap; a label that
     does not fit its column's height moves to the other column if there is room, else it is returned
-    in ``unplaced``.
+    in ``unplaced``. With ``body`` (the leftmost and rightmost drawn pixel columns) the columns move in
+    to just beside the body, where the picture is empty, so leader lines stay short.
     """
     height = line_height(typeface)
     gap = max(2, height // 4)
@@ -155,18 +162,56 @@ def layout_labels(chosen: Sequence[tuple[str, Anchor, str]], picture: Box, typef
         items = items[:capacity]
         tops = stack_positions([a.y - height / 2 for _, a in items], height, gap, picture.top,
                                picture.bottom)
+        texts = [fit_line(text, typeface, margin - 8) for text, _ in items]
+        widest = max((text_width(t, typeface) for t in texts), default=0)
+        if side == "left":
+            column = picture.left - 4.0
+            if body is not None:
+                column = max(body[0] - height, picture.left - margin + widest + 4.0)
+        else:
+            column = picture.right + 4.0
+            if body is not None:
+                column = min(body[1] + height, picture.right + margin - widest - 4.0)
+        edge = column + 2 if side == "left" else column - 2
+        items = untangle([(edge, top + height / 2) for top in tops], items)
         for (text, anchor), top in zip(items, tops):
             text = fit_line(text, typeface, margin - 8)
             width = text_width(text, typeface)
-            if side == "left":
-                left = picture.left - 4 - width
-                start = (picture.left - 2, top + height / 2)
-            else:
-                left = picture.right + 4
-                start = (picture.right + 2, top + height / 2)
+            left = column - width if side == "left" else column
+            start = (edge, top + height / 2)
             box = Box(int(round(left)), int(round(top)), int(width), int(height))
             placed.append(PlacedLabel(text, (anchor.x, anchor.y), side, box, start))
     return LabelLayout(tuple(placed), tuple(unplaced))
+
+
+def segments_cross(p1: tuple[float, float], p2: tuple[float, float], q1: tuple[float, float],
+                   q2: tuple[float, float]) -> bool:
+    """Whether the segments p1-p2 and q1-q2 cross (touching ends do not count)."""
+    def turn(a, b, c) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    d1, d2 = turn(q1, q2, p1), turn(q1, q2, p2)
+    d3, d4 = turn(p1, p2, q1), turn(p1, p2, q2)
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+def untangle(starts: Sequence[tuple[float, float]], items: list[tuple[str, Anchor]]) -> list[tuple[str, Anchor]]:
+    """Reassign labels to the stacked slots ``starts`` so that neighbouring leader lines do not cross.
+
+    Sorting by anchor height alone lets a line to a far anchor cross its neighbour's; swapping such
+    neighbours removes the crossing (a few passes of adjacent swaps, like a bubble sort).
+    """
+    items = list(items)
+    for _ in range(len(items)):
+        swapped = False
+        for i in range(len(items) - 1):
+            a, b = items[i][1], items[i + 1][1]
+            if segments_cross(starts[i], (a.x, a.y), starts[i + 1], (b.x, b.y)):
+                items[i], items[i + 1] = items[i + 1], items[i]
+                swapped = True
+        if not swapped:
+            break
+    return items
 
 
 def margin_width(texts: Sequence[str], typeface: ImageFont.FreeTypeFont, panel_width: int) -> int:
