@@ -255,8 +255,10 @@ def drape_sheet(
     insertion: np.ndarray,
     envelope: Envelope,
     lift: np.ndarray,
-    iterations: int = 80,
-    hug: float = 0.35,
+    iterations: int = 300,
+    hug: float | np.ndarray = 0.35,
+    max_step: float = 2.0,
+    bulge: Sequence[float] = (0.0, -60.0, 0.0),
 ) -> np.ndarray:
     """Shrink-wrap a fibre grid spanned between two lines over an envelope.
 
@@ -273,8 +275,12 @@ def drape_sheet(
     lift : (nu, nv) float ndarray
         Wanted distance of the sheet's mid-surface outside the hull, mm.
     iterations : int
-    hug : float
+    hug : float or (nu, nv) float ndarray
         0 leaves the sheet taut where it floats, 1 lays it right on the hull.
+    max_step : float
+        Largest move toward or away from the hull per iteration, mm.
+    bulge : (3,) float sequence
+        Offset (mm) of the starting sheet's middle from the straight fibres; points outward.
 
     Returns
     -------
@@ -284,7 +290,11 @@ def drape_sheet(
     nu, nv = lift.shape
     v = np.linspace(0.0, 1.0, nv)[None, :, None]
     grid = (1 - v) * origin[:, None, :] + v * insertion[:, None, :]
+    # Start well behind the body and shrink onto it: approached from outside, the nearest hull
+    # surface is the back, so fibres are not shoved sideways off ridges they began inside.
+    grid = grid + np.sin(np.pi * v) * np.asarray(bulge, dtype=np.float64)
     flat_lift = lift.reshape(-1)
+    flat_hug = np.broadcast_to(np.asarray(hug, dtype=np.float64), lift.shape).reshape(-1)
     for _ in range(iterations):
         pad = np.pad(grid, ((1, 1), (1, 1), (0, 0)), mode="edge")
         lap = 0.25 * (pad[:-2, 1:-1] + pad[2:, 1:-1] + pad[1:-1, :-2] + pad[1:-1, 2:]) - grid
@@ -292,9 +302,12 @@ def drape_sheet(
         grid[:, 0], grid[:, -1] = origin, insertion
         p = grid.reshape(-1, 3)
         gap = envelope.distance(p) - flat_lift
-        step = np.where(gap < 0, gap, hug * gap)
+        # Small steps: a point let jump across a ridge of the hull tears the sheet.
+        step = np.clip(np.where(gap < 0, gap, flat_hug * gap), -max_step, max_step)
         p = p - step[:, None] * envelope.gradient(p)
         grid = p.reshape(nu, nv, 3)
+    # Attachments are where the bone is, whatever the hull says.
+    grid[:, 0], grid[:, -1] = origin, insertion
     return grid
 
 
@@ -332,10 +345,10 @@ def thick_sheet_surface(
     trimesh.Trimesh
         Watertight, outward-wound surface (mm).
     """
-    step = max(np.linalg.norm(np.diff(mid, axis=0), axis=2).max(),
-               np.linalg.norm(np.diff(mid, axis=1), axis=2).max())
-    f = int(np.ceil(step / (0.45 * voxel_mm)))
-    dense = _bilinear_upsample(np.concatenate([mid, thickness[..., None]], axis=2), f, f)
+    step_u = np.percentile(np.linalg.norm(np.diff(mid, axis=0), axis=2), 99.5)
+    step_v = np.percentile(np.linalg.norm(np.diff(mid, axis=1), axis=2), 99.5)
+    f_u, f_v = (int(np.clip(np.ceil(d / (0.5 * voxel_mm)), 1, 24)) for d in (step_u, step_v))
+    dense = _bilinear_upsample(np.concatenate([mid, thickness[..., None]], axis=2), f_u, f_v)
     pts, half = dense[..., :3].reshape(-1, 3), 0.5 * dense[..., 3].reshape(-1)
     grid = grid_around(pts, float(half.max()) + 3 * voxel_mm, voxel_mm)
     ijk = np.round((pts - grid.origin) / voxel_mm).astype(int)
@@ -348,12 +361,13 @@ def thick_sheet_surface(
     seed.flat[lin[pick]] = False
     sample_of = np.full(grid.shape, -1, dtype=np.int64)
     sample_of.flat[lin[pick]] = pick
-    _, nearest = ndimage.distance_transform_edt(seed, return_indices=True)
-    owner = sample_of[tuple(nearest)]
-    ax, ay, az = grid.axes()
-    cx, cy, cz = np.meshgrid(ax, ay, az, indexing="ij", sparse=False)
-    d = np.sqrt((cx - pts[owner, 0]) ** 2 + (cy - pts[owner, 1]) ** 2 + (cz - pts[owner, 2]) ** 2)
-    field = (d - half[owner]).astype(np.float32)
+    coarse, nearest = ndimage.distance_transform_edt(seed, return_indices=True)
+    # Exact distances only in the band where the surface can be; elsewhere voxels are outside.
+    band = np.flatnonzero(coarse.ravel() * voxel_mm < half.max() + 2.0 * voxel_mm)
+    owner = sample_of.ravel()[np.ravel_multi_index(tuple(n.ravel()[band] for n in nearest), grid.shape)]
+    centres = grid.origin + voxel_mm * np.column_stack(np.unravel_index(band, grid.shape))
+    field = np.full(grid.shape, 1e3, dtype=np.float32)
+    field.flat[band] = np.linalg.norm(centres - pts[owner], axis=1) - half[owner]
     mesh = largest_components(field_to_mesh(field, grid))
     return decimate(relax(mesh, 10), tolerance_mm)
 
@@ -388,7 +402,7 @@ def find_landmarks(bones: Mapping[str, trimesh.Trimesh]) -> Landmarks:
     )
 
 
-def _sp(marks: Landmarks, level: str, side: str, lateral: float = 2.0) -> np.ndarray:
+def _sp(marks: Landmarks, level: str, side: str, lateral: float = 1.0) -> np.ndarray:
     """Spinous-process tip nudged toward ``side`` (fibres grip its flank, not its crest)."""
     p = marks.spine[level].spinous_tip.copy()
     p[0] += lm.side_sign(side) * lateral
@@ -466,9 +480,12 @@ def build_trapezius(marks: Landmarks, side: str, envelope: Envelope) -> trimesh.
     o, i, part_of = trapezius_lines(marks, side)
     nv = 40
     thick = trapezius_thickness(part_of, nv)
-    o = envelope.push_out(o, 1.0 + 0.5 * thick[:, 0])
+    # The origin sits just behind the spines and ligament, over the deeper muscles' groove.
+    o = o + np.outer(0.5 * thick[:, 0] + 0.5, [0.0, -1.0, 0.0])
     i = envelope.push_out(i, 1.0 + 0.5 * thick[:, -1])
-    mid = drape_sheet(o, i, envelope, 1.0 + 0.5 * thick)
+    # Free borders stay taut instead of sagging into the gaps beside the scapula.
+    hug = 0.35 * _edge_taper(len(o), 0.12, 0.15)[:, None] * np.ones((1, nv))
+    mid = drape_sheet(o, i, envelope, 1.0 + 0.5 * thick, hug=hug)
     return thick_sheet_surface(mid, thick, voxel_mm=1.0, tolerance_mm=0.2)
 
 
@@ -476,26 +493,28 @@ def build_rhomboid(marks: Landmarks, side: str, which: str, envelope: Envelope) 
     """Rhomboid major (SPs T2-T5) or minor (nuchal ligament, SPs C7-T1) to the medial border."""
     scap = marks.scapula[side]
     if which == "major":
-        origin = np.array([_sp(marks, lv, side, 3.0) for lv in _levels("T2", "T5")])
+        origin = np.array([_sp(marks, lv, side, 0.5) for lv in _levels("T2", "T5")])
         border = _border_between(scap, scap.spine_root, scap.inferior_angle)
         border = border[1:] if len(border) > 3 else border  # leave a slit below rhomboid minor
         n, base = 44, 5.0
     else:
-        c6, c7 = marks.spine["C6"].spinous_tip, _sp(marks, "C7", side, 3.0)
-        lig = 0.5 * (c6 + c7)
+        c6, c7 = marks.spine["C6"].spinous_tip, _sp(marks, "C7", side, 0.5)
+        lig = 0.6 * c7 + 0.4 * c6  # lower end of the nuchal ligament
         lig[0] = c7[0]
-        origin = np.vstack([lig, c7, _sp(marks, "T1", side, 3.0)])
+        origin = np.vstack([lig, c7, _sp(marks, "T1", side, 0.5)])
         full = _border_between(scap, scap.superior_angle, scap.spine_root)
-        border = resample(full, 10)[4:]
-        n, base = 22, 4.0
+        border = resample(full, 10)[2:]
+        n, base = 26, 4.5
     o, i = resample(origin, n), resample(border, n)
     nv = 28
     v = np.linspace(0, 1, nv)
     thick = base * _edge_taper(n, 0.12, 0.45)[:, None] * (0.55 + 0.45 * np.sin(np.pi * v) ** 0.5)[None, :]
     thick = np.maximum(thick, 1.8)
-    o = envelope.push_out(o, 1.0 + 0.5 * thick[:, 0])
-    i = envelope.push_out(i, 1.0 + 0.5 * thick[:, -1])
-    mid = drape_sheet(o, i, envelope, 1.0 + 0.5 * thick, hug=0.6)
+    # Tendinous ends on the flank of the spines and on the posterior lip of the medial border.
+    o = o + np.outer(0.5 * thick[:, 0], [lm.side_sign(side), 0.0, 0.0])
+    i = i + np.outer(0.5 * thick[:, -1], scap.normal)
+    hug = 0.6 * _edge_taper(n, 0.15, 0.2)[:, None] * np.ones((1, nv))
+    mid = drape_sheet(o, i, envelope, 1.0 + 0.5 * thick, hug=hug)
     return thick_sheet_surface(mid, thick, voxel_mm=0.8, tolerance_mm=0.15)
 
 
@@ -509,10 +528,11 @@ def _tube_path(a: np.ndarray, b: np.ndarray, n: int, bulge: np.ndarray | None = 
 
 
 def _drape_path(path: np.ndarray, envelope: Envelope, clearance: np.ndarray, rounds: int = 4) -> np.ndarray:
-    """Push a path out of the envelope and relax it, keeping its ends' positions (pushed out too)."""
+    """Push a path out of the envelope and relax it; its two ends stay on their landmarks."""
     p = envelope.push_out(path, clearance)
     for _ in range(rounds):
         p = envelope.push_out(smooth_polyline(p, 2), clearance)
+    p[0], p[-1] = path[0], path[-1]
     return p
 
 
@@ -526,7 +546,7 @@ def levator_scapulae_paths(marks: Landmarks, side: str, envelope: Envelope) -> t
     scap = marks.scapula[side]
     upper = resample(_border_between(scap, scap.superior_angle, scap.spine_root), 6)
     # The C1 slip ends lowest and the C4 slip highest, so the strap twists on its way down.
-    targets = [upper[4], upper[3], upper[1], upper[0]]
+    targets = [upper[3], upper[2], upper[1], upper[0]]
     paths, radii = [], []
     n = 18
     mids = []
@@ -537,8 +557,8 @@ def levator_scapulae_paths(marks: Landmarks, side: str, envelope: Envelope) -> t
     for o, tgt in zip(origins, targets):
         p = _tube_path(o, tgt, n)
         w = (np.sin(np.pi * np.linspace(0, 1, n)) ** 1.5)[:, None]
-        p = p + 0.55 * w * (centre - 0.5 * (o + tgt))  # slips gather into one belly
-        r = _belly(n, 3.0, 5.5)
+        p = p + 0.8 * w * (centre - 0.5 * (o + tgt))  # slips gather into one belly
+        r = _belly(n, 3.0, 5.5) + np.linspace(0.0, 1.5, n)  # broad flat insertion
         paths.append(_drape_path(p, envelope, r + 1.0))
         radii.append(r)
     return paths, radii
@@ -573,7 +593,7 @@ def semispinalis_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple
                 ("T9", "T2"), ("T9", "T3"), ("T10", "T3"), ("T10", "T4")]
     cervicis = [("T1", "C2"), ("T2", "C2"), ("T2", "C3"), ("T3", "C3"), ("T4", "C4"), ("T5", "C4"),
                 ("T5", "C5"), ("T6", "C5")]
-    for group, r_mid in ((thoracis, 3.0), (cervicis, 3.4)):
+    for group, r_mid in ((thoracis, 3.6), (cervicis, 4.0)):
         for lo, hi in group:
             a = sp[lo].transverse_root[side]
             b = _sp(marks, hi, side, 2.5)
@@ -592,7 +612,7 @@ def semispinalis_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple
     # Lower (thoracic) slips reach the occiput most medially, as in the biventer part.
     for o, b in zip(origins, insert[::-1]):
         p = _tube_path(o, b, 22, bulge=np.array([0.0, -6.0, 0.0]))
-        r = _belly(22, 2.6, 5.8, power=0.5)
+        r = _belly(22, 3.0, 6.4, power=0.5)
         paths.append(_drape_path(p, envelope, r + 0.5))
         radii.append(r)
     return paths, radii
@@ -633,12 +653,12 @@ def _pick(meshes: Mapping[str, trimesh.Trimesh], prefixes: tuple[str, ...]) -> l
     return [m for k, m in sorted(meshes.items()) if k.startswith(prefixes)]
 
 
-def _tubes(paths: list, radii: list, subtract: list) -> trimesh.Trimesh:
+def _tubes(paths: list, radii: list, subtract: list, blend_mm: float = 3.0) -> trimesh.Trimesh:
     # Voxel sizes off the 0.5 mm clearance's multiples: exact zeros in the field make
     # marching cubes emit degenerate, non-manifold pieces.
     for voxel in (1.1, 1.05, 1.15):
         mesh = tube_union_surface(paths, radii, voxel_mm=voxel, subtract=subtract,
-                                  blend_mm=3.0, tolerance_mm=0.0)
+                                  blend_mm=blend_mm, tolerance_mm=0.0)
         if mesh.is_watertight:
             return decimate(mesh, 0.12)
     raise RuntimeError("tube union stayed open at every voxel size tried")
@@ -718,7 +738,7 @@ def build_landmark_muscles(
     mask |= union_mask(grid, _pick(deeper, ("multifidus",)))
     mf_env = envelope_from_mask(grid, mask, closing_mm=4.0)
     for side in SIDES:
-        out[f"semispinalis_{side}"] = _tubes(*semispinalis_paths(marks, side, mf_env), closed_bones)
+        out[f"semispinalis_{side}"] = _tubes(*semispinalis_paths(marks, side, mf_env), closed_bones, 5.0)
     mask |= union_mask(grid, [out[f"semispinalis_{s}"] for s in SIDES])
     ss_env = envelope_from_mask(grid, mask, closing_mm=4.0)
     for side in SIDES:
@@ -726,9 +746,9 @@ def build_landmark_muscles(
 
     mask |= union_mask(grid, _pick(deeper, ("iliocostalis", "longissimus")))
     mask |= union_mask(grid, [out[f"spinalis_{s}"] for s in SIDES])
-    es_env = envelope_from_mask(grid, mask, closing_mm=10.0)
+    es_env = envelope_from_mask(grid, mask, closing_mm=5.0)
     for side in SIDES:
-        out[f"levator_scapulae_{side}"] = _tubes(*levator_scapulae_paths(marks, side, es_env), closed_bones)
+        out[f"levator_scapulae_{side}"] = _tubes(*levator_scapulae_paths(marks, side, es_env), closed_bones, 4.0)
         out[f"rhomboid_major_{side}"] = build_rhomboid(marks, side, "major", es_env)
         out[f"rhomboid_minor_{side}"] = build_rhomboid(marks, side, "minor", es_env)
 

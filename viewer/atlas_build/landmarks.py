@@ -68,7 +68,7 @@ class VertebraLandmarks:
 
 
 def spinous_tip(vertices: np.ndarray) -> np.ndarray:
-    """Tip of the spinous process: the most posterior vertex.
+    """Tip of the spinous process: the most posterior point (between the tubercles if bifid).
 
     Parameters
     ----------
@@ -80,7 +80,12 @@ def spinous_tip(vertices: np.ndarray) -> np.ndarray:
     (3,) float ndarray
     """
     v = np.asarray(vertices, dtype=np.float64)
-    return v[np.argmin(v[:, 1])].copy()
+    # Cervical spines are bifid: average the back-most vertices so the tip lands between the two
+    # tubercles, on the midline.
+    back = v[v[:, 1] < v[:, 1].min() + 2.0]
+    tip = back.mean(axis=0)
+    tip[1] = v[:, 1].min()
+    return tip
 
 
 def transverse_tip(vertices: np.ndarray, side: str) -> np.ndarray:
