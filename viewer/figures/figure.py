@@ -131,11 +131,11 @@ class FigureRenderer:
     """Renders lesson figures with one plotter and model (plus a small flat-lit one for label anchors)."""
 
     def __init__(self, atlas: Atlas, *, lighting: str = "studio", transparent: bool = False,
-                 settings: RenderSettings = RenderSettings()):
+                 settings: RenderSettings = RenderSettings(), model: SceneModel | None = None):
         self.atlas = atlas
         self.transparent = transparent
         self.settings = replace(settings, lighting=lighting)
-        self.model = SceneModel(atlas)
+        self.model = model if model is not None else SceneModel(atlas)
         self._plotter = offscreen_plotter((64, 64))
         self._renderer = SceneRenderer(self._plotter, self.model, self.settings)
         self._codes = structure_code_colours(len(atlas.structures))
@@ -289,8 +289,38 @@ class FigureRenderer:
         for panel in figure.panels:
             set_panel_state(self.model, panel.scene, None)
             shown.update(self.atlas.structure(sid).layer for sid in self.model.visible_ids())
-        return tuple(LegendEntry(layer.name.capitalize(), layer.colour) for layer in self.atlas.layers
-                     if layer.name in shown)
+        return layer_legend(self.atlas, shown)
+
+    def render_current(self, size: tuple[int, int], *, view: str | None, camera: Camera | None = None,
+                       title: str = "", caption: str = "", legend: bool = False, labels: tuple[str, ...] = (),
+                       label_all: bool = False, scale_bar: bool = False) -> np.ndarray:
+        """The model as it is now (not reset), annotated like a one-panel lesson figure.
+
+        ``camera`` wins over ``view``; with a view the camera frames the visible structures in the
+        space the labels leave.
+        """
+        self.notes = []
+        panel = PanelSpec(labels=labels, label_all=label_all)
+        entries = layer_legend(self.atlas, {self.atlas.structure(s).layer for s in self.model.visible_ids()})
+        layout = compose.figure_layout(size, 1, title=title, caption=caption, legend=entries if legend else ())
+        box = layout.panels[0]
+        typeface = compose.font(layout.typography.small)
+        margin = margin_width(list(self.label_texts(panel)), typeface, box.width) if labels or label_all else 0
+        picture = Box(box.left + margin, box.top, box.width - 2 * margin, box.height)
+        if camera is None:
+            camera = framing_camera(displayed_points(self.model, self.model.visible_ids()), view or "posterior",
+                                    picture.size, self.settings.view_angle)
+        canvas = compose.blank_canvas(size, self.transparent)
+        self._renderer.set_camera(camera)
+        compose.paste_panel(canvas, self._renderer.screenshot(picture.size, transparent=self.transparent), picture)
+        if labels or label_all:
+            placed = self.place_labels(panel, picture, camera, layout.typography, margin)
+            draw_labels(ImageDraw.Draw(canvas), placed, typeface)
+            if placed.unplaced:
+                self.notes.append(f"no room for the labels {', '.join(placed.unplaced)}")
+        if scale_bar:
+            compose.draw_scale_bar(canvas, box, mm_per_pixel(camera, picture.height), layout.typography)
+        return compose.finish_figure(canvas, layout, title=title, caption=caption)
 
     def draw_section_panel(self, canvas: Image.Image, panel: PanelSpec, box: Box, typography: Typography,
                            scale_bar: bool) -> None:
@@ -300,6 +330,11 @@ class FigureRenderer:
         pixels = render_section(self.model, panel.level, box.size, typography=typography,
                                 transparent=self.transparent, scale_bar=scale_bar)
         compose.paste_panel(canvas, pixels, box)
+
+
+def layer_legend(atlas: Atlas, layers: set[str]) -> tuple[LegendEntry, ...]:
+    """Legend entries of ``layers``, outermost first, in the atlas' layer colours."""
+    return tuple(LegendEntry(layer.name.capitalize(), layer.colour) for layer in atlas.layers if layer.name in layers)
 
 
 def render_figures(atlas: Atlas, figures: Sequence[FigureSpec], *, lighting: str = "studio", transparent: bool = False,
