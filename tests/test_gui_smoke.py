@@ -1,0 +1,78 @@
+"""``dorsum view`` as a real process on its own X server: the window appears, draws, and closes cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import ImageGrab
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREEN = (1600, 1000)
+
+
+@pytest.fixture
+def x_display():
+    """A fresh Xvfb server (24-bit colour) for the process under test; its display name."""
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+                               "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    assert number.isdigit(), "Xvfb did not start"
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def grab(display: str) -> np.ndarray:
+    return np.asarray(ImageGrab.grab(xdisplay=display).convert("RGB")).astype(int)
+
+
+def fixture_red(pixels: np.ndarray) -> float:
+    """Fraction of the screen showing the superficial layer of the fixture atlas (#c81e1e, shaded)."""
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return float(((r > 60) & (r > 3 * g) & (r > 3 * b)).mean())
+
+
+def panel_grey(pixels: np.ndarray) -> float:
+    """Fraction of the screen in the light grey of Qt's window background (the side panel, menus)."""
+    return float((np.abs(pixels - 239).max(axis=2) <= 6).mean())
+
+
+def test_dorsum_view_opens_draws_and_closes(x_display, fixture_atlas_dir, tmp_path):
+    env = {**os.environ, "DISPLAY": x_display, "QT_QPA_PLATFORM": "xcb"}
+    env.pop("WAYLAND_DISPLAY", None)
+    process = subprocess.Popen([sys.executable, "-m", "viewer.cli", "view", "--atlas", str(fixture_atlas_dir)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        pixels = grab(x_display)
+        while time.monotonic() < deadline and not (fixture_red(pixels) > 0.05 and panel_grey(pixels) > 0.05):
+            assert process.poll() is None, f"dorsum view exited early: {process.stderr.read()}"
+            time.sleep(0.5)
+            pixels = grab(x_display)
+        from PIL import Image
+
+        Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "screen.png")
+        assert fixture_red(pixels) > 0.05, "the 3D view is blank"
+        assert panel_grey(pixels) > 0.05, "the side panel is missing"
+        # The body is drawn left of the panel: the red is in the left part of the window.
+        columns = np.flatnonzero(((pixels[..., 0] > 60) & (pixels[..., 0] > 3 * pixels[..., 1])).any(axis=0))
+        assert columns.max() < 0.75 * SCREEN[0]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
