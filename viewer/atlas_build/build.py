@@ -215,8 +215,11 @@ def _muscle_of(structure_id: str) -> str:
 
 
 def levels_spanned(mesh: trimesh.Trimesh, centres: Mapping[str, np.ndarray]) -> list[str]:
-    """Vertebral levels whose body-centre height the mesh reaches (level coordinate rounded)."""
-    lv = spine.level_coordinate(np.asarray(mesh.vertices), centres)
+    """Vertebral levels the mesh spans beside the spine (level coordinate rounded, |x| < 45 mm)."""
+    v = np.asarray(mesh.vertices)
+    # Level planes fan out far from the spine; read the levels off the part near the midline.
+    near = v[np.abs(v[:, 0]) < 45.0]
+    lv = spine.level_coordinate(near if len(near) else v, centres)
     lo, hi = int(np.floor(lv.min() + 0.5)), int(np.floor(lv.max() + 0.5))
     return list(VERTEBRAE[lo : hi + 1])
 
@@ -381,11 +384,15 @@ def build_atlas(out_dir: Path) -> None:
     deep_extra = {k: v for k, v in landmark.items() if MUSCLES[_muscle_of(k)].layer == "deep"}
     built = fascicle_muscles.build_fascicle_muscles(
         fascicles, bones, centres, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM,
-        deep_extra=deep_extra, reuse=built,
+        deep_extra=deep_extra, beside={k: v for k, v in landmark.items() if _muscle_of(k) == "spinalis"},
+        reuse=built,
     )
     under_ld = {**built.meshes, **{k: v for k, v in landmark.items() if MUSCLES[_muscle_of(k)].layer != "superficial"}}
-    muscles = {**built.meshes, **landmark}
-    muscles.update(build_latissimus(fascicles, bones, under_ld, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM))
+    latissimus = build_latissimus(fascicles, bones, under_ld, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM)
+    if landmark:
+        # The superficial sheets are draped over what lies beneath, which has just changed.
+        landmark = _landmark_muscles(bones, {**built.meshes, **latissimus})
+    muscles = {**built.meshes, **landmark, **latissimus}
     for sub in ("bones", "muscles"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
     entries: list[dict[str, object]] = []

@@ -31,6 +31,10 @@ MAX_SNAP_MM = 45.0
 #: (L3 = 21): the part below is tendon sheet over the multifidus, not muscle belly.
 LONGISSIMUS_APONEUROSIS_LEVEL = 21.0
 
+#: The erector spinae is laid behind the landmark-built deep muscles down to L1 (level 19),
+#: fading out by this level (L2 = 20).
+THORACIC_LIFT_END = 20.0
+
 #: Bones that fascicle attachments are snapped onto.
 ATTACHMENT_BONES: tuple[str, ...] = (
     "hip_bone_left", "hip_bone_right", "rib_cage", "sacrum",
@@ -257,6 +261,83 @@ def calibrate_gains(
     return knots, gains, achieved
 
 
+@dataclass(frozen=True)
+class PosteriorSurface:
+    """Posterior-most y of some structures over an x-z grid (the surface seen from behind).
+
+    Attributes
+    ----------
+    x, z : (nx,), (nz,) float ndarray
+        Grid coordinates, mm.
+    y : (nx, nz) float ndarray
+        Smallest y (most posterior point) per column, mm; ``inf`` where nothing is hit.
+    """
+
+    x: np.ndarray
+    z: np.ndarray
+    y: np.ndarray
+
+    def lookup(self, points: np.ndarray) -> np.ndarray:
+        """Posterior surface y at each point's (x, z) (nearest column), mm."""
+        i = np.clip(np.round((points[:, 0] - self.x[0]) / (self.x[1] - self.x[0])).astype(int), 0, len(self.x) - 1)
+        j = np.clip(np.round((points[:, 2] - self.z[0]) / (self.z[1] - self.z[0])).astype(int), 0, len(self.z) - 1)
+        return self.y[i, j]
+
+
+def posterior_surface(
+    meshes: Sequence[trimesh.Trimesh], spacing: float = 2.0, widen_mm: float = 8.0
+) -> PosteriorSurface:
+    """Posterior surface of meshes, widened sideways so tubes of radius ~``widen_mm`` clear it."""
+    from scipy import ndimage
+
+    lo = np.min([m.bounds[0] for m in meshes], axis=0) - widen_mm
+    hi = np.max([m.bounds[1] for m in meshes], axis=0) + widen_mm
+    x = np.arange(lo[0], hi[0] + spacing, spacing)
+    z = np.arange(lo[2], hi[2] + spacing, spacing)
+    gx, gz = np.meshgrid(x, z, indexing="ij")
+    y = np.full(gx.size, np.inf)
+    for mesh in meshes:
+        y = np.minimum(y, volume.first_hits_along_y(mesh, gx.ravel(), gz.ravel()))
+    size = 2 * int(round(widen_mm / spacing)) + 1
+    return PosteriorSurface(x, z, ndimage.minimum_filter(y.reshape(gx.shape), size=size))
+
+
+def lift_behind(
+    path: np.ndarray,
+    radius: np.ndarray,
+    surface: PosteriorSurface,
+    gap: float = 1.0,
+    weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """Move a path backward (to smaller y) so its tube passes behind a posterior surface.
+
+    The attachments stay where they are: the lift fades in over the first and last 15 % of
+    the path, so the fascicle still reaches its bone.
+
+    Parameters
+    ----------
+    path : (n, 3) float ndarray
+        Fascicle path, mm.
+    radius : (n,) float ndarray
+        Tube radius per vertex, mm.
+    surface : PosteriorSurface
+        What the tube must pass behind.
+    gap : float
+        Clearance, mm.
+    weight : (n,) float ndarray, optional
+        Extra per-vertex factor in [0, 1] on the lift (default 1).
+    """
+    t = np.linspace(0.0, 1.0, len(path))
+    fade = np.clip(np.minimum(t, 1.0 - t) / 0.15, 0.0, 1.0)
+    weight = fade if weight is None else fade * weight
+    limit = surface.lookup(path) - radius - gap
+    shift = np.where(np.isfinite(limit), np.minimum(limit - path[:, 1], 0.0), 0.0)
+    shift = np.convolve(np.pad(shift, 2, mode="edge"), np.ones(5) / 5.0, mode="valid")
+    out = path.copy()
+    out[:, 1] += weight * np.minimum(shift, 0.0)
+    return out
+
+
 #: Actuator name prefixes of each muscle.
 MUSCLE_PREFIXES: dict[str, tuple[str, ...]] = {
     "multifidus": ("MF_",),
@@ -296,6 +377,7 @@ def build_fascicle_muscles(
     tolerance_mm: float = 0.2,
     calibration_iterations: int = 4,
     deep_extra: Mapping[str, trimesh.Trimesh] | None = None,
+    beside: Mapping[str, trimesh.Trimesh] | None = None,
     reuse: FascicleMuscles | None = None,
 ) -> FascicleMuscles:
     """Multifidus, iliocostalis and longissimus on both sides, calibrated and overlap-free.
@@ -319,6 +401,9 @@ def build_fascicle_muscles(
     deep_extra : mapping of str to trimesh.Trimesh, optional
         Other deep-layer muscles keyed by structure id (``semispinalis_left`` ...). The erector
         spinae is kept from reaching in front of them, as seen from behind.
+    beside : mapping of str to trimesh.Trimesh, optional
+        Muscles of the same layer keyed by structure id (``spinalis_left`` ...) that keep their
+        volume where they overlap the erector spinae.
     reuse : FascicleMuscles, optional
         An earlier result: its multifidus and calibrated gains are reused (no recalibration), so
         only the erector spinae is rebuilt, now against ``deep_extra`` too.
@@ -346,6 +431,27 @@ def build_fascicle_muscles(
     calibration: dict[str, dict[str, object]] = {}
     meshes: dict[str, trimesh.Trimesh] = {}
     extra = dict(deep_extra or {})
+    es_gain_now = None
+    if reuse is not None:
+        rec = reuse.calibration["erector_spinae"]
+        es_gain_now = level_gain(rec["knots_level"], rec["radius_gain"])
+    for side in ("left", "right"):
+        deep_side = [extra[k] for k in sorted(extra) if k.endswith(side)]
+        if not deep_side or es_gain_now is None:
+            continue
+        # The model's erector spinae paths hug the transverse processes; the semispinalis and
+        # rotatores built from landmarks lie there too. Lay the erector spinae behind them.
+        surf = posterior_surface(deep_side)
+        for muscle in ("longissimus", "iliocostalis"):
+            b = bundles[muscle, side]
+            radii = b.radii(es_gain_now)
+            # Thoracic only: in the lumbar region the columns sit beside the multifidus, not on it.
+            paths = [
+                lift_behind(p, r, surf, weight=np.clip(THORACIC_LIFT_END - lv, 0.0, 1.0))
+                for p, r, lv in zip(b.paths, radii, b.levels)
+            ]
+            levels = [spine.level_coordinate(p, centres).astype(float) for p in paths]
+            bundles[muscle, side] = TubeBundle(paths, b.base_radii, levels)
 
     if reuse is None:
         mf_knots, mf_gains, mf_csa = calibrate_gains(
@@ -363,7 +469,7 @@ def build_fascicle_muscles(
 
     def erector(side: str, gain, tol: float) -> list[trimesh.Trimesh]:
         mf = meshes[f"multifidus_{side}"]
-        deeper = [*solid_bones, mf]
+        deeper = [*solid_bones, mf, *(v for k, v in sorted((beside or {}).items()) if k.endswith(side))]
         behind = [mf, *(extra[k] for k in sorted(extra) if k.endswith(side))]
         lt = volume.tube_union_surface(
             bundles["longissimus", side].paths, bundles["longissimus", side].radii(gain), voxel_mm,
