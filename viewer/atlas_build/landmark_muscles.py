@@ -59,6 +59,8 @@ LANDMARK_MUSCLE_LAYERS: dict[str, str] = {
 
 #: Region of the body the envelopes cover (mm): the back of the trunk, neck and head.
 _ENVELOPE_BOX = np.array([[-215.0, -345.0, 1150.0], [215.0, -120.0, 1790.0]])
+#: The part of it beside the spine, enough for the muscles in the vertebral grooves.
+_SPINE_BOX = np.array([[-95.0, -345.0, 1150.0], [95.0, -150.0, 1790.0]])
 _ENVELOPE_VOXEL_MM = 2.5
 #: Triangle budget per muscle.
 _MAX_FACES = 24000
@@ -154,6 +156,14 @@ def _overlaps(bounds: np.ndarray, grid: Grid) -> bool:
 def envelope_grid() -> Grid:
     """The voxel grid shared by all envelopes."""
     return grid_around(_ENVELOPE_BOX, 0.0, _ENVELOPE_VOXEL_MM)
+
+
+def crop(grid: Grid, mask: np.ndarray, box: np.ndarray) -> tuple[Grid, np.ndarray]:
+    """The part of a voxel mask inside ``box`` ((2, 3) mm), with its own grid."""
+    sl = grid.index_range(box[0], box[1])
+    start = np.array([s.start for s in sl])
+    sub = mask[sl]
+    return Grid(grid.origin + grid.spacing * start, sub.shape, grid.spacing), sub
 
 
 def envelope_from_mask(grid: Grid, mask: np.ndarray, closing_mm: float) -> Envelope:
@@ -573,14 +583,15 @@ def spinalis_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple[lis
         levels = _levels(top, bottom)
         tips = np.array([marks.spine[lv].spinous_tip for lv in levels])
         n = 4 * (len(tips) - 1) + 1
-        line = resample(tips, n)
+        # The tips zig-zag (alternating spine lengths); the muscle glides past them smoothly.
+        line = smooth_polyline(resample(tips, n), 8)
         t = np.linspace(0.0, 1.0, n)
         bow = np.sin(np.pi * t)
         lateral = 3.0 + (5.0 + 0.6 * k) * bow
         line[:, 0] = s * lateral
         line[:, 1] += 4.0 + 6.0 * bow  # beside the spines, not behind them
         r = _belly(n, 1.6, 3.6 - 0.15 * k)
-        paths.append(_drape_path(line, envelope, r + 0.5))
+        paths.append(_drape_path(line, envelope, r + 0.5, rounds=8))
         radii.append(r)
     return paths, radii
 
@@ -731,16 +742,16 @@ def build_landmark_muscles(
     out: dict[str, trimesh.Trimesh] = {}
 
     mask = union_mask(grid, [m for _, m in sorted(bones.items())])
-    bone_env = envelope_from_mask(grid, mask, closing_mm=4.0)
+    bone_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
         out[f"rotatores_{side}"] = _tubes(*rotatores_paths(marks, side, bone_env), closed_bones)
 
     mask |= union_mask(grid, _pick(deeper, ("multifidus",)))
-    mf_env = envelope_from_mask(grid, mask, closing_mm=4.0)
+    mf_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
         out[f"semispinalis_{side}"] = _tubes(*semispinalis_paths(marks, side, mf_env), closed_bones, 5.0)
     mask |= union_mask(grid, [out[f"semispinalis_{s}"] for s in SIDES])
-    ss_env = envelope_from_mask(grid, mask, closing_mm=4.0)
+    ss_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
         out[f"spinalis_{side}"] = _tubes(*spinalis_paths(marks, side, ss_env), closed_bones)
 
