@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from viewer.atlas import Atlas, load_atlas
+from viewer.atrophy import DEFAULT_SEGMENTS, MAX_AMOUNT, AtrophyParams, apply_atrophy
 from viewer.checks import check_range
 from viewer.errors import DorsumError
 from viewer.model import SceneModel
@@ -21,9 +22,11 @@ class SceneOptions:
     hide: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
     opacity: dict[str, float] = field(default_factory=dict)
+    atrophy: AtrophyParams | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"view": self.view, "hide": list(self.hide), "only": list(self.only), "opacity": dict(self.opacity)}
+        return {"view": self.view, "hide": list(self.hide), "only": list(self.only), "opacity": dict(self.opacity),
+                "atrophy": self.atrophy.as_dict() if self.atrophy is not None else None}
 
 
 def add_atlas_argument(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +45,32 @@ def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show only these layers, muscles or structures")
     parser.add_argument("--opacity", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                         help="opacity from 0 to 1 of a layer, muscle or structure, e.g. superficial=0.3")
+    add_atrophy_arguments(parser)
+
+
+def add_atrophy_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --atrophy, --segments, --side and --fat (multifidus wasting) to ``parser``."""
+    group = parser.add_argument_group("atrophy (multifidus wasting, see docs/atrophy.md)")
+    group.add_argument("--atrophy", default=None, metavar="PERCENT",
+                       help=f"cross-sectional area lost at the disc levels of --segments, 0 to {MAX_AMOUNT:g}")
+    group.add_argument("--segments", default=None, metavar="RANGE",
+                       help=f"vertebral range that wastes, e.g. L4-S1 (default: {DEFAULT_SEGMENTS}, all lumbar levels)")
+    group.add_argument("--side", default=None, metavar="SIDE", help="left, right or both (default: both)")
+    group.add_argument("--fat", default=None, metavar="PERCENT",
+                       help="fatty infiltration of the wasting muscle, 0 to 100 (shown as a shift toward fat yellow)")
+
+
+def atrophy_from_args(args: argparse.Namespace, muscle: str | None = None) -> AtrophyParams | None:
+    """The atrophy options of ``args`` as parameters, or None when none was given."""
+    given = {name: getattr(args, name, None) for name in ("atrophy", "segments", "side", "fat")}
+    if all(value is None for value in given.values()):
+        return None
+    params = {"amount": given["atrophy"] if given["atrophy"] is not None else 0.0,
+              "segments": given["segments"] or DEFAULT_SEGMENTS, "side": given["side"] or "both",
+              "fat": given["fat"] if given["fat"] is not None else 0.0}
+    if muscle is not None:
+        params["muscle"] = muscle
+    return AtrophyParams(**params)
 
 
 def parse_opacity(items: list[str]) -> dict[str, float]:
@@ -57,12 +86,14 @@ def parse_opacity(items: list[str]) -> dict[str, float]:
 
 def scene_options_from_args(args: argparse.Namespace) -> SceneOptions:
     return SceneOptions(view=args.view, hide=tuple(args.hide), only=tuple(args.only),
-                        opacity=parse_opacity(args.opacity))
+                        opacity=parse_opacity(args.opacity), atrophy=atrophy_from_args(args))
 
 
 def apply_scene_options(model: SceneModel, options: SceneOptions) -> None:
-    """Apply visibility and opacity options to ``model`` in one batch (unknown names raise)."""
+    """Apply visibility, opacity and atrophy options to ``model`` in one batch (unknown names raise)."""
     with model.batch():
+        if options.atrophy is not None:
+            apply_atrophy(model, options.atrophy)
         if options.only:
             model.show_only(options.only)
         for name in options.hide:

@@ -1,0 +1,594 @@
+"""Muscle atrophy as measured on axial MRI: loss of cross-sectional area by level and side, with fat.
+
+The muscle shrinks toward its bony bed. Every vertex gets a *shrink vector*: from the vertex to the
+closest point on the nearby bones (vertebrae, sacrum), without its component along the local spine
+axis (the muscle thins in the axial plane; it does not shorten), smoothed over the surface, and zero
+on the bed itself (vertices within :data:`BED_DISTANCE` of bone stay attached). A shrink value ``s``
+moves a vertex by ``s`` times its vector, so ``s = 0`` is the healthy muscle and ``s = 1`` would lay
+it flat on the bone.
+
+Along the spine, ``s`` is set per disc level inside the range (``L4-S1`` -> discs L4-L5 and L5-S1),
+interpolated between them, constant up to the ends of the range (the vertebral body centres) and
+falling smoothly to zero within :data:`FALLOFF_LEVELS` of a level outside, so the next disc out is
+untouched.
+
+Calibration: the percentage of CSA lost at a disc is measured on the deformed mesh itself with
+:mod:`viewer.measure` (the same code ``dorsum measure`` runs). For every structure, side and disc
+the loss is sampled over ``s`` and inverted at the knot amounts 0, 5, ... 90 %, then refined by
+measuring again. An amount between knots interpolates ``s`` linearly, so updating the mesh is a
+weighted sum of a few precomputed displacement fields. Calibrations are memoised per atlas,
+structure, range and side.
+
+Fat infiltration shifts the displayed colour of the affected structures toward fat yellow in
+proportion to the fat fraction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from viewer.atlas import Atlas
+from viewer.checks import check_option, check_range, parse_colour
+from viewer.errors import DorsumError
+from viewer.levels import SIDES, VERTEBRAE, parse_segment_range
+from viewer.measure import disc_plane, section_faces, side_area, vertex_levels, vertex_sides
+
+#: Largest CSA loss the model accepts, percent.
+MAX_AMOUNT = 80.0
+#: Default range: all lumbar levels (discs L1-L2 to L5-S1).
+DEFAULT_SEGMENTS = "L1-S1"
+DEFAULT_MUSCLE = "multifidus"
+#: The shrink falls from full to zero within this many levels beyond each end of the range.
+FALLOFF_LEVELS = 0.4
+#: Vertices this close to bone (mm) are the bony bed: they do not move.
+BED_DISTANCE = 1.5
+#: Over this distance (mm) from the fixed vertices the shrink ramps up from zero to full.
+BED_RAMP = 1.0
+#: A vertex whose outward normal points toward the vertebral body within arccos(this) is on the
+#: deep surface (lying on the vertebral arch and its ligaments) and stays put.
+DEEP_FACING_COSINE = 0.9
+#: Height (levels) of the bins in which the bed's centroid is taken (see :func:`bed_anchors`).
+ANCHOR_BIN_LEVELS = 0.05
+#: How far toward the bed's centroid (0 to 1) a vertex looks for its bed point: more gathers the
+#: wasting muscle into the corner between lamina and spinous process.
+ANCHOR_PULL = 1.0
+#: Weight of the level difference against distance when choosing a vertex's bed point.
+ANCHOR_LEVEL_WEIGHT = 2.0
+#: Rounds of surface smoothing of the shrink vectors (closest points on bone jump at ridges).
+SMOOTHING_ROUNDS = 6
+#: Vertices of faces cut by the next disc plane outside the range are held still up to this many levels away.
+GUARD_REACH_LEVELS = 1.0
+#: Rounds of smoothing that soften the edge of the held vertices next to the range (see _guard_vertices).
+GUARD_SMOOTHING_ROUNDS = 6
+#: Amounts (percent) at which the shrink is calibrated by measurement.
+KNOT_AMOUNTS = tuple(float(a) for a in np.arange(0.0, MAX_AMOUNT + 0.1, 5.0))
+#: Colour of fat, toward which infiltrated muscle shifts.
+FAT_COLOUR = "#f2d36b"
+#: Bones whose bounding box comes within this distance (mm) of a muscle's are its possible bed.
+BONE_SEARCH_MARGIN = 15.0
+
+_SIDE_CODES = {"left": (0,), "right": (1,), "both": (0, 1, 2)}
+
+
+@dataclass(frozen=True)
+class AtrophyParams:
+    """What wastes, where, and how much (validated on construction).
+
+    Attributes
+    ----------
+    amount : float
+        Cross-sectional area lost at the disc levels of the range, percent (0 to :data:`MAX_AMOUNT`).
+    segments : str
+        Vertebral range such as ``"L4-S1"`` (two or more vertebrae, cranial first).
+    side : str
+        ``"left"``, ``"right"`` or ``"both"``.
+    fat : float
+        Fat fraction of the affected muscle, percent (0 to 100), shown as a shift toward fat yellow.
+    muscle : str
+        Muscle name in the atlas (checked against the atlas when applied).
+    """
+
+    amount: float = 0.0
+    segments: str = DEFAULT_SEGMENTS
+    side: str = "both"
+    fat: float = 0.0
+    muscle: str = DEFAULT_MUSCLE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", check_range("atrophy", self.amount, 0.0, MAX_AMOUNT))
+        object.__setattr__(self, "fat", check_range("fat", self.fat, 0.0, 100.0))
+        object.__setattr__(self, "side", check_option("side", str(self.side).strip().lower(), SIDES))
+        segments = str(self.segments).strip().upper().replace(" ", "")
+        try:
+            low, high = parse_segment_range(segments)
+        except DorsumError as exc:
+            message = str(exc)
+            raise DorsumError(message if message.startswith("segments:") else f"segments: {message}") from None
+        if low == high:
+            raise DorsumError(f"segments: {self.segments!r} is a single vertebra; give a range of two or more "
+                              "so it holds a disc level, e.g. L4-L5 or L4-S1")
+        object.__setattr__(self, "segments", segments)
+        if not isinstance(self.muscle, str) or not self.muscle:
+            raise DorsumError("muscle: give a muscle name, e.g. multifidus (see 'dorsum info')")
+
+    @property
+    def level_range(self) -> tuple[float, float]:
+        """The range as level coordinates (low, high), e.g. ``L4-S1`` -> (22.0, 24.0)."""
+        return parse_segment_range(self.segments)
+
+    @property
+    def discs(self) -> tuple[str, ...]:
+        """Disc levels inside the range, e.g. ``L4-S1`` -> ("L4-L5", "L5-S1")."""
+        low, high = (int(v) for v in self.level_range)
+        return tuple(f"{VERTEBRAE[i]}-{VERTEBRAE[i + 1]}" for i in range(low, high))
+
+    def as_dict(self) -> dict[str, object]:
+        return {"muscle": self.muscle, "amount": self.amount, "segments": self.segments, "side": self.side,
+                "fat": self.fat}
+
+
+# -- pure geometry -----------------------------------------------------------------------------------
+def level_profile(levels: np.ndarray, low: float, high: float, falloff: float = FALLOFF_LEVELS) -> np.ndarray:
+    """Weight 1 inside ``[low, high]``, falling smoothly (smoothstep) to 0 ``falloff`` levels outside, (n,)."""
+    outside = np.maximum(low - levels, levels - high)
+    t = np.clip(1.0 - outside / falloff, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def spine_tangents(levels: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Unit local spine axis (pointing caudally) at each level coordinate, (n, 3).
+
+    Chord directions between neighbouring body centres, interpolated by level; at a disc level it is
+    exactly the normal of :func:`viewer.measure.disc_plane`.
+    """
+    names = sorted(spine, key=VERTEBRAE.index)
+    centres = np.array([spine[n] for n in names], dtype=float)
+    index = np.array([VERTEBRAE.index(n) for n in names], dtype=float)
+    chords = np.diff(centres, axis=0)
+    chords /= np.linalg.norm(chords, axis=1, keepdims=True)
+    middles = 0.5 * (index[:-1] + index[1:])
+    tangents = np.column_stack([np.interp(levels, middles, chords[:, j]) for j in range(3)])
+    return tangents / np.linalg.norm(tangents, axis=1, keepdims=True)
+
+
+def closest_bone_points(vertices: np.ndarray, bone_vertices: np.ndarray, bone_faces: np.ndarray,
+                        candidates: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Closest point on a bone surface to each vertex and its distance.
+
+    The exact closest point on the triangles around the ``candidates`` nearest bone vertices (a
+    k-d tree search), which is the true closest point on any reasonably even bone mesh.
+
+    Returns
+    -------
+    points : (n, 3) float ndarray, mm
+    distance : (n,) float ndarray, mm
+    """
+    import scipy.sparse as sp  # deferred: only calibration needs these
+    from scipy.spatial import cKDTree
+    from trimesh.triangles import closest_point as closest_on_triangles
+
+    vertices = np.asarray(vertices, float)
+    k = min(candidates, len(bone_vertices))
+    _, nearest = cKDTree(bone_vertices).query(vertices, k=k)
+    nearest = np.asarray(nearest).reshape(len(vertices), k)
+    incidence = sp.csr_matrix((np.ones(bone_faces.size), (bone_faces.ravel(),
+                                                          np.repeat(np.arange(len(bone_faces)), 3))),
+                              shape=(len(bone_vertices), len(bone_faces)))
+    rows = incidence[nearest.ravel()]
+    counts = np.diff(rows.indptr)
+    query = np.repeat(np.repeat(np.arange(len(vertices)), k), counts)
+    face = rows.indices
+    points = closest_on_triangles(bone_vertices[bone_faces[face]], vertices[query])
+    distance = np.linalg.norm(points - vertices[query], axis=1)
+    order = np.lexsort((distance, query))
+    first = order[np.r_[True, query[order][1:] != query[order][:-1]]]
+    return points[first], distance[first]
+
+
+def smooth_on_surface(values: np.ndarray, faces: np.ndarray, pinned: np.ndarray, rounds: int) -> np.ndarray:
+    """Average (n, k) vertex values with their mesh neighbours ``rounds`` times, keeping ``pinned`` rows."""
+    import scipy.sparse as sp  # deferred
+
+    n = len(values)
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    adjacency = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
+    adjacency = ((adjacency + adjacency.T) > 0).astype(float)
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    mean = sp.diags(1.0 / np.maximum(degree, 1.0)) @ adjacency
+    result = values.copy()
+    fixed = result[pinned].copy()
+    for _ in range(rounds):
+        result = 0.5 * result + 0.5 * (mean @ result)
+        result[pinned] = fixed
+    return result
+
+
+def axial_levels(vertices: np.ndarray, levels: np.ndarray, spine: Mapping[str, np.ndarray],
+                 level_mm: float) -> np.ndarray:
+    """Level coordinate continued past the last spine landmark (the sacrum below S1's centre).
+
+    The per-vertex ``segment`` data stop at S1 (24); below it the distance along the local axis
+    past S1's centre, in levels, is added so the sacral part keeps its own height.
+    """
+    names = sorted(spine, key=VERTEBRAE.index)
+    last = names[-1]
+    tangent = spine_tangents(np.array([float(VERTEBRAE.index(last))]), spine)[0]
+    beyond = np.maximum((vertices - np.asarray(spine[last], float)) @ tangent, 0.0) / level_mm
+    at_end = levels >= VERTEBRAE.index(last) - 1e-3
+    return np.where(at_end, levels + beyond, levels)
+
+
+def bed_anchors(vertices: np.ndarray, axial: np.ndarray, bed: np.ndarray, sides: np.ndarray,
+                fallback: np.ndarray, level_mm: float) -> np.ndarray:
+    """Point of the bony bed each vertex shrinks toward, (n, 3) mm.
+
+    A vertex of the muscle's own bed (where it lies on the lamina and spinous process), so the
+    muscle collapses onto the bone and never comes away from it: the bed vertex nearest to the
+    point :data:`ANCHOR_PULL` of the way from the vertex to the centroid of the bed at its level
+    and side (the floor of the groove beside the spinous process). Nearness counts the level
+    difference :data:`ANCHOR_LEVEL_WEIGHT` times. A side that touches no bone shrinks toward
+    ``fallback`` (the closest bone points).
+    """
+    from scipy.spatial import cKDTree  # deferred
+
+    anchors = np.array(fallback, dtype=float)
+    for side in np.unique(sides):
+        here = sides == side
+        lying = here & bed
+        if lying.sum() < 3:
+            continue
+        centroid = _bed_centroids(vertices[lying], axial[lying], axial[here])
+        if ANCHOR_PULL >= 1.0:
+            anchors[here] = centroid
+            continue
+        target = vertices[here] + ANCHOR_PULL * (centroid - vertices[here])
+        scale = ANCHOR_LEVEL_WEIGHT * level_mm
+        tree = cKDTree(np.column_stack([vertices[lying], scale * axial[lying]]))
+        _, nearest = tree.query(np.column_stack([target, scale * axial[here]]))
+        anchors[here] = vertices[lying][nearest]
+    return anchors
+
+
+def _bed_centroids(bed_points: np.ndarray, bed_axial: np.ndarray, axial: np.ndarray) -> np.ndarray:
+    """Centroid of the bed points at each level in ``axial`` (binned, smoothed along the spine), (n, 3)."""
+    edges = np.arange(min(bed_axial.min(), axial.min()) - ANCHOR_BIN_LEVELS,
+                      max(bed_axial.max(), axial.max()) + 2 * ANCHOR_BIN_LEVELS, ANCHOR_BIN_LEVELS)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    which = np.clip(np.digitize(bed_axial, edges) - 1, 0, len(centres) - 1)
+    count = np.bincount(which, minlength=len(centres))
+    sums = np.column_stack([np.bincount(which, bed_points[:, j], minlength=len(centres)) for j in range(3)])
+    filled = count > 0
+    centroid = np.column_stack([np.interp(centres, centres[filled], sums[filled, j] / count[filled])
+                                for j in range(3)])
+    kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(centroid, ((6, 6), (0, 0)), mode="edge")
+    centroid = np.column_stack([np.convolve(padded[:, j], kernel, mode="valid") for j in range(3)])
+    return np.column_stack([np.interp(axial, centres, centroid[:, j]) for j in range(3)])
+
+
+def deep_surface(vertices: np.ndarray, faces: np.ndarray, tangents: np.ndarray, body_centres: np.ndarray,
+                 cosine: float = DEEP_FACING_COSINE) -> np.ndarray:
+    """(n,) bool: vertices on the muscle's deep surface, whose outward normal faces the vertebral body.
+
+    In the axial plane, the normal points toward the body centre at the vertex's level within
+    ``arccos(cosine)``: the surface lying on the vertebral arch and its ligaments, which stays put
+    while the superficial surface sinks toward it.
+    """
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    face_normals = np.cross(b - a, c - a)
+    normals = np.zeros_like(vertices)
+    for i in range(3):
+        np.add.at(normals, faces[:, i], face_normals)
+    toward = body_centres - vertices
+
+    def in_plane_unit(v: np.ndarray) -> np.ndarray:
+        v = v - np.einsum("ij,ij->i", v, tangents)[:, None] * tangents
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    return np.einsum("ij,ij->i", in_plane_unit(normals), in_plane_unit(toward)) > cosine
+
+
+def shrink_vectors(vertices: np.ndarray, faces: np.ndarray, bed_points: np.ndarray, fixed: np.ndarray,
+                   tangents: np.ndarray) -> np.ndarray:
+    """Displacement of each vertex at full shrink (``s = 1``), (n, 3) mm.
+
+    Toward its bed point (:func:`bed_anchors`), within the axial plane (perpendicular to ``tangents``),
+    ramping from zero at the ``fixed`` vertices to full :data:`BED_RAMP` mm away from them, then
+    smoothed over the surface with the fixed vertices held at zero.
+    """
+    from scipy.spatial import cKDTree  # deferred
+
+    toward = bed_points - vertices
+    toward -= np.einsum("ij,ij->i", toward, tangents)[:, None] * tangents
+    if fixed.any():
+        gap, _ = cKDTree(vertices[fixed]).query(vertices)
+    else:
+        gap = np.full(len(vertices), np.inf)
+    t = np.clip(gap / BED_RAMP, 0.0, 1.0)
+    ramp = t * t * (3.0 - 2.0 * t)
+    return smooth_on_surface(ramp[:, None] * toward, faces, fixed, SMOOTHING_ROUNDS)
+
+
+def disc_weights(levels: np.ndarray, discs: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Weight of each disc's shrink value at each vertex, (n_discs, n).
+
+    Linear between neighbouring discs, constant beyond the first and last, times
+    :func:`level_profile`; the weights at a vertex add up to its profile value.
+    """
+    profile = level_profile(levels, low, high)
+    identity = np.eye(len(discs))
+    return np.array([np.interp(levels, discs, identity[k]) * profile for k in range(len(discs))])
+
+
+# -- per-structure state (memoised: computed once per atlas and structure) ---------------------------
+@dataclass(frozen=True, eq=False)
+class BonyBed:
+    """Shrink vectors and bed of one structure (see :func:`shrink_vectors`)."""
+
+    vectors: np.ndarray  # (n, 3) mm
+    distance: np.ndarray  # (n,) mm to the closest bone
+    levels: np.ndarray  # (n,) level coordinate
+    sides: np.ndarray  # (n,) 0 left, 1 right, 2 midline
+    fixed: np.ndarray  # (n,) bool: the bed and the deep surface, which do not move
+
+    @property
+    def bed(self) -> np.ndarray:
+        """(n,) bool: vertices on the bone, which must not move."""
+        return self.distance <= BED_DISTANCE
+
+
+def _bones_near(atlas: Atlas, structure_id: str) -> tuple[np.ndarray, np.ndarray]:
+    vertices = atlas.meshes[structure_id].vertices
+    lo, hi = vertices.min(axis=0) - BONE_SEARCH_MARGIN, vertices.max(axis=0) + BONE_SEARCH_MARGIN
+    parts, faces, offset = [], [], 0
+    for structure in atlas.structures:
+        if structure.kind != "bone":
+            continue
+        mesh = atlas.meshes[structure.id]
+        if np.all(mesh.vertices.max(axis=0) >= lo) and np.all(mesh.vertices.min(axis=0) <= hi):
+            parts.append(mesh.vertices)
+            faces.append(mesh.faces + offset)
+            offset += len(mesh.vertices)
+    if not parts:
+        raise DorsumError(f"{structure_id}: no bone near this muscle in the atlas, so there is no bony bed to "
+                          "shrink toward (atrophy needs the vertebrae)")
+    return np.concatenate(parts), np.concatenate(faces)
+
+
+@lru_cache(maxsize=16)  # memoised per (atlas, structure): the closest-point search takes a moment
+def bony_bed(atlas: Atlas, structure_id: str) -> BonyBed:
+    """Shrink vectors, bed distance, levels and sides of a structure of ``atlas``."""
+    mesh = atlas.meshes[structure_id]
+    levels = vertex_levels(atlas, structure_id)
+    bone_points, distance = closest_bone_points(mesh.vertices, *_bones_near(atlas, structure_id))
+    sides = vertex_sides(atlas, structure_id)
+    level_mm = _level_spacing(atlas.spine)
+    axial = axial_levels(mesh.vertices, levels, atlas.spine, level_mm)
+    tangents = spine_tangents(levels, atlas.spine)
+    fixed = (distance <= BED_DISTANCE) | deep_surface(mesh.vertices, mesh.faces, tangents,
+                                                      body_centres(levels, atlas.spine))
+    anchors = bed_anchors(mesh.vertices, axial, fixed, sides, bone_points, level_mm)
+    vectors = shrink_vectors(mesh.vertices, mesh.faces, anchors, fixed, tangents)
+    return BonyBed(vectors, distance, levels, sides, fixed)
+
+
+def body_centres(levels: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Vertebral body centre at each level coordinate (linear between landmarks), (n, 3) mm."""
+    names = sorted(spine, key=VERTEBRAE.index)
+    centres = np.array([spine[n] for n in names], dtype=float)
+    index = np.array([VERTEBRAE.index(n) for n in names], dtype=float)
+    return np.column_stack([np.interp(levels, index, centres[:, j]) for j in range(3)])
+
+
+def _level_spacing(spine: Mapping[str, np.ndarray]) -> float:
+    """Mean distance between neighbouring vertebral body centres, mm (one level)."""
+    names = sorted(spine, key=VERTEBRAE.index)
+    centres = np.array([spine[n] for n in names], dtype=float)
+    steps = np.diff([VERTEBRAE.index(n) for n in names])
+    return float(np.mean(np.linalg.norm(np.diff(centres, axis=0), axis=1) / steps))
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """Calibrated shrink of one structure for one range and side: amount (percent) -> vertices.
+
+    Attributes
+    ----------
+    fields : (p, n, 3) float ndarray
+        Displacement per unit shrink of each (side, disc) pair, mm.
+    knot_shrink : (k, p) float ndarray
+        Shrink of each pair at :data:`KNOT_AMOUNTS`, non-decreasing down the rows.
+    pairs : tuple of (side code, disc name)
+    baseline_mm2 : (p,) float ndarray
+        Healthy CSA of each pair.
+    reachable : float
+        The largest CSA loss (percent) that every pair can reach.
+    """
+
+    structure_id: str
+    fields: np.ndarray
+    knot_shrink: np.ndarray
+    pairs: tuple[tuple[int, str], ...]
+    baseline_mm2: np.ndarray
+    reachable: float
+
+    def shrink(self, amount: float) -> np.ndarray:
+        """Shrink of each pair for ``amount`` percent CSA loss, (p,)."""
+        knots = np.asarray(KNOT_AMOUNTS)
+        return np.array([np.interp(amount, knots, self.knot_shrink[:, j]) for j in range(len(self.pairs))])
+
+    def displacement(self, amount: float) -> np.ndarray:
+        """Vertex displacement for ``amount`` percent, (n, 3) mm."""
+        return np.tensordot(self.shrink(amount), self.fields, axes=1)
+
+
+def _pair_losses(atlas: Atlas, structure_id: str, displacement: np.ndarray,
+                 pairs: tuple[tuple[int, str], ...], baseline: np.ndarray) -> np.ndarray:
+    """Measured CSA loss (percent) of each (side, disc) pair for a displacement."""
+    mesh = atlas.meshes[structure_id]
+    bed = bony_bed(atlas, structure_id)
+    vertices = mesh.vertices + displacement
+    areas = np.array([
+        side_area(vertices, mesh, bed.levels, bed.sides, disc_plane(atlas, disc), _position(disc), side)
+        for side, disc in pairs
+    ])
+    return 100.0 * (1.0 - areas / baseline)
+
+
+def _position(disc: str) -> float:
+    return VERTEBRAE.index(disc.split("-")[0]) + 0.5
+
+
+@lru_cache(maxsize=32)  # memoised per (atlas, structure, range, sides): dragging the amount reuses it
+def calibration(atlas: Atlas, structure_id: str, segments: str, sides: tuple[int, ...]) -> Calibration | None:
+    """Calibrate the shrink of a structure for a range and sides (None if nothing there can waste).
+
+    Raises
+    ------
+    DorsumError
+        If the muscle cannot lose :data:`MAX_AMOUNT` percent at some disc (too little tissue off the bone).
+    """
+    bed = bony_bed(atlas, structure_id)
+    mesh = atlas.meshes[structure_id]
+    params = AtrophyParams(segments=segments)
+    low, high = params.level_range
+    discs = tuple(d for d in params.discs if all(v in atlas.spine for v in d.split("-")))
+    if not discs:
+        return None
+    positions = np.array([_position(d) for d in discs])
+    weights = disc_weights(bed.levels, positions, low, high)
+    guard = _guard_vertices(atlas, structure_id, bed.levels, low, high)
+    if guard.any():
+        weights[:, guard] = 0.0
+        weights = smooth_on_surface(weights.T, mesh.faces, guard, GUARD_SMOOTHING_ROUNDS).T
+    pairs: list[tuple[int, str]] = []
+    fields: list[np.ndarray] = []
+    baseline: list[float] = []
+    for side in sides:
+        mask = (bed.sides == side).astype(float)
+        if not mask.any():
+            continue
+        for k, disc in enumerate(discs):
+            area = side_area(mesh.vertices, mesh, bed.levels, bed.sides, disc_plane(atlas, disc), positions[k], side)
+            if area > 0.0:
+                pairs.append((side, disc))
+                baseline.append(area)
+                fields.append((mask * weights[k])[:, None] * bed.vectors)
+        # A side with vertices in the range but no section at any disc still wastes with its neighbours.
+    if not pairs:
+        return None
+    pair_tuple, field_array, baseline_array = tuple(pairs), np.array(fields), np.array(baseline)
+    knot_shrink, reachable = _solve_knots(atlas, structure_id, field_array, pair_tuple, baseline_array)
+    return Calibration(structure_id, field_array, knot_shrink, pair_tuple, baseline_array, reachable)
+
+
+def _guard_vertices(atlas: Atlas, structure_id: str, levels: np.ndarray, low: float, high: float) -> np.ndarray:
+    """(n,) bool: vertices of the faces cut by the nearest disc planes outside the range.
+
+    They are held still so that the next disc out keeps its exact healthy section even where the
+    mesh has long triangles reaching into the range. Only vertices within :data:`GUARD_REACH_LEVELS`
+    of that plane are held: on a very coarse mesh (one triangle spanning several levels) holding
+    them would freeze the range itself.
+    """
+    mesh = atlas.meshes[structure_id]
+    guard = np.zeros(len(mesh.vertices), dtype=bool)
+    for position in (low - 0.5, high + 0.5):
+        upper = int(np.floor(position))
+        if upper < 0 or upper + 1 >= len(VERTEBRAE):
+            continue
+        disc = f"{VERTEBRAE[upper]}-{VERTEBRAE[upper + 1]}"
+        if not all(v in atlas.spine for v in (VERTEBRAE[upper], VERTEBRAE[upper + 1])):
+            continue
+        faces = section_faces(mesh.vertices, mesh.faces, *disc_plane(atlas, disc), near_level=(levels, position))
+        cut = mesh.faces[faces].ravel()
+        guard[cut[np.abs(levels[cut] - position) <= GUARD_REACH_LEVELS]] = True
+    return guard
+
+
+def _solve_knots(atlas: Atlas, structure_id: str, fields: np.ndarray, pairs: tuple[tuple[int, str], ...],
+                 baseline: np.ndarray) -> tuple[np.ndarray, float]:
+    """Shrink of each pair at each knot amount, and the largest loss reachable at every pair.
+
+    Samples loss(s), inverts it at the knots, then refines by measuring the result. Knots beyond what
+    a pair can lose get full shrink.
+    """
+    samples = np.linspace(0.0, 1.0, 41)
+    losses = np.array([_pair_losses(atlas, structure_id, s * fields.sum(axis=0), pairs, baseline)
+                       for s in samples])  # (41, p)
+    losses = np.maximum.accumulate(losses, axis=0)
+    targets = np.asarray(KNOT_AMOUNTS)
+    # Strictly increasing copy for inversion (flat stretches get a negligible slope).
+    rising = losses + 1e-9 * np.arange(len(samples))[:, None]
+    knots = np.array([[np.interp(a, rising[:, j], samples) for j in range(len(pairs))] for a in targets])
+    for _ in range(3):
+        for row, amount in enumerate(targets[1:], start=1):
+            measured = _pair_losses(atlas, structure_id, np.tensordot(knots[row], fields, axes=1), pairs, baseline)
+            slope = np.array([np.interp(knots[row, j], samples[1:], np.diff(rising[:, j]) / np.diff(samples))
+                              for j in range(len(pairs))])
+            knots[row] += (amount - measured) / np.maximum(slope, 1.0)
+    knots = np.clip(knots, 0.0, 1.0)
+    knots[0] = 0.0
+    return np.maximum.accumulate(knots, axis=0), float(losses[-1].min())
+
+
+# -- the model --------------------------------------------------------------------------------------
+def fat_colour(colour: str, fat: float) -> str:
+    """``colour`` shifted toward :data:`FAT_COLOUR` by the fat fraction (percent)."""
+    rgb = np.array(parse_colour("colour", colour))
+    fat_rgb = np.array(parse_colour("fat colour", FAT_COLOUR))
+    mixed = (1.0 - fat / 100.0) * rgb + (fat / 100.0) * fat_rgb
+    return "#" + "".join(f"{int(round(c * 255)):02x}" for c in mixed)
+
+
+def atrophied_vertices(atlas: Atlas, structure_id: str, params: AtrophyParams) -> np.ndarray:
+    """Displayed vertices of one structure under ``params``, (n, 3) mm (the atlas geometry if untouched)."""
+    original = atlas.meshes[structure_id].vertices
+    if params.amount == 0.0 or atlas.structure(structure_id).muscle != params.muscle:
+        return original
+    found = calibration(atlas, structure_id, params.segments, _SIDE_CODES[params.side])
+    if found is None:
+        return original
+    if params.amount > found.reachable + 0.5:
+        raise DorsumError(f"atrophy: {structure_id} can lose at most {found.reachable:.0f}% of its area in "
+                          f"{params.segments} by shrinking toward the bone (asked: {params.amount:g}%)")
+    return original + found.displacement(params.amount)
+
+
+def _affected(atlas: Atlas, structure_id: str, params: AtrophyParams) -> bool:
+    sides = vertex_sides(atlas, structure_id)
+    return bool(np.isin(sides, _SIDE_CODES[params.side]).any())
+
+
+def apply_atrophy(model, params: AtrophyParams | None) -> None:
+    """Show ``params`` on ``model`` (a :class:`viewer.model.SceneModel`); None restores the healthy muscle.
+
+    Sets the displayed vertices (same count and connectivity) and the fat-shifted colour of the
+    muscle's structures in one batch, and records the parameters with ``model.set_atrophy``.
+
+    Raises
+    ------
+    DorsumError
+        For a muscle the atlas does not have, or a muscle that cannot waste as asked.
+    """
+    atlas = model.atlas
+    if params is not None:
+        check_option("muscle", params.muscle, atlas.muscles)
+    previous = model.atrophy
+    touched = {s.id for muscle in {getattr(previous, "muscle", None), getattr(params, "muscle", None)}
+               if muscle is not None for s in atlas.structures_of_muscle(muscle)}
+    with model.batch():
+        for sid in sorted(touched):
+            structure = atlas.structure(sid)
+            if params is None or structure.muscle != params.muscle:
+                model.set_vertices(sid, atlas.meshes[sid].vertices)
+                model.set_colour(sid, structure.colour)
+                continue
+            model.set_vertices(sid, atrophied_vertices(atlas, sid, params))
+            affected = params.fat > 0.0 and _affected(atlas, sid, params)
+            model.set_colour(sid, fat_colour(structure.colour, params.fat) if affected else structure.colour)
+        model.set_atrophy(params)

@@ -1,0 +1,63 @@
+"""``dorsum measure``: cross-sectional area per disc level and side, and volume, of a muscle as shown."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from viewer.atrophy import DEFAULT_MUSCLE
+from viewer.levels import LUMBAR_DISCS
+from viewer.measure import measure_muscle
+from viewer.model import SceneModel
+from viewer.scene_options import add_atlas_argument, add_atrophy_arguments, atrophy_from_args, load_atlas_from_args
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "measure", help="cross-sectional area (cm²) per disc level and side, and volume, of a muscle",
+        description="Measure a muscle on the displayed (optionally atrophied) mesh: CSA in the axial plane "
+                    "through each disc level, perpendicular to the local spine axis, and volume.")
+    add_atlas_argument(parser)
+    parser.add_argument("--muscle", default=DEFAULT_MUSCLE, metavar="NAME",
+                        help=f"muscle to measure and to waste (default: {DEFAULT_MUSCLE}; 'dorsum info' lists them)")
+    parser.add_argument("--levels", default=",".join(LUMBAR_DISCS), metavar="DISCS",
+                        help="disc levels to measure at, e.g. L3-L4,L4-L5,L5-S1 (default: all lumbar discs)")
+    add_atrophy_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    params = atrophy_from_args(args, muscle=args.muscle)
+    atlas = load_atlas_from_args(args)
+    model = SceneModel(atlas)
+    if params is not None:
+        from viewer.atrophy import apply_atrophy
+
+        apply_atrophy(model, params)
+    result = measure_muscle(model, args.muscle, args.levels)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def _percent(value: float | None) -> str:
+    return "   n/a" if value is None else f"{value:+6.1f}%"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The measurement as a plain-text table (cm², cm³, change against the healthy atlas)."""
+    lines = [f"{result['muscle']}: cross-sectional area (cm²) in the disc planes, displayed vs healthy"]
+    if result.get("atrophy"):
+        a = result["atrophy"]
+        lines.append(f"atrophy {a['amount']:g}% at {a['segments']}, side {a['side']}, fat {a['fat']:g}%")
+    lines.append(f"{'level':<8} {'side':<8} {'CSA':>7} {'healthy':>8} {'change':>8}")
+    for disc, sides in result["levels"].items():
+        for side, entry in sides.items():
+            lines.append(f"{disc:<8} {side:<8} {entry['csa_cm2']:7.2f} {entry['baseline_cm2']:8.2f} "
+                         f"{_percent(entry['change_percent']):>8}")
+    lines.append(f"{'volume':<8} {'side':<8} {'cm³':>7} {'healthy':>8} {'change':>8}")
+    for side, entry in result["volume_cm3"].items():
+        lines.append(f"{'':<8} {side:<8} {entry['volume_cm3']:7.1f} {entry['baseline_cm3']:8.1f} "
+                     f"{_percent(entry['change_percent']):>8}")
+    return "\n".join(lines)
