@@ -188,3 +188,44 @@ def test_duplicate_outputs_and_empty_lessons_are_errors(fixture_atlas, tmp_path)
         load_lesson(write(tmp_path, text), fixture_atlas)
     with pytest.raises(LessonError, match="give one or more figures"):
         load_lesson(write(tmp_path, '[lesson]\ntitle = "x"\n'), fixture_atlas)
+
+
+def test_example_lessons_are_valid_for_the_shipped_atlas(real_atlas):
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "lessons"
+    three = load_lesson(folder / "three-layers.toml", real_atlas)
+    assert [f.output for f in three.figures][:3] == ["01-superficial-layer.png", "02-intermediate-layer.png",
+                                                     "03-deep-layer.png"]
+    assert len(next(f for f in three.figures if f.output == "04-peel.png").panels) == 3
+    atrophy = load_lesson(folder / "multifidus-atrophy.toml", real_atlas)
+    kinds = {panel.kind for figure in atrophy.figures for panel in figure.panels}
+    assert kinds == {"3d", "section"}
+    assert any(panel.atrophy and panel.atrophy.side == "left" for f in atrophy.figures for panel in f.panels)
+
+
+def test_frame_key_makes_a_close_up(fixture_atlas_dir, tmp_path):
+    text = (GOOD + '\n[[figures]]\noutput = "wide.png"\nonly = ["deep", "skeleton"]\n'
+            '\n[[figures]]\noutput = "close.png"\nonly = ["deep", "skeleton"]\nframe = ["mf_left"]\n')
+    run_lesson(fixture_atlas_dir, write(tmp_path, text), tmp_path / "out")
+    wide = np.asarray(Image.open(tmp_path / "out" / "wide.png"))
+    assert hue_share(wide, "blue") > 0.01
+    close = np.asarray(Image.open(tmp_path / "out" / "close.png"))
+    assert hue_share(close, "blue") > 3 * hue_share(wide, "blue")
+    assert load_lesson(write(tmp_path, text), load_atlas_for(fixture_atlas_dir)).figures[-1].panels[0].frame == ("mf_left",)
+
+
+def load_atlas_for(folder):
+    from viewer.atlas import load_atlas
+
+    return load_atlas(folder)
+
+
+def test_transparent_background_and_dpi(fixture_atlas_dir, tmp_path):
+    text = GOOD.replace('size = "320x240"', 'size = "320x240"\nbackground = "transparent"\ndpi = 300')
+    run_lesson(fixture_atlas_dir, write(tmp_path, text), tmp_path / "out")
+    with Image.open(tmp_path / "out" / "all.png") as image:
+        assert image.mode == "RGBA"
+        assert round(image.info["dpi"][0]) == 300
+        pixels = np.asarray(image)
+    assert pixels[0, 0, 3] == 0 and pixels[120, 160, 3] == 255

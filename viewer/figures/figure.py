@@ -197,13 +197,17 @@ class FigureRenderer:
         return margin_width(texts, typeface, width)
 
     def linked_cameras(self, figure: FigureSpec, layout: FigureLayout, margin: int) -> list[Camera | None]:
-        """One camera per panel; 3D panels with the same view share one that frames all of them."""
+        """One camera per panel; 3D panels with the same view share one that frames all of them.
+
+    A panel frames its visible structures, or only those its ``frame`` names (a close-up).
+    """
         points_by_view: dict[str, list[np.ndarray]] = {}
         for panel in figure.panels:
             if panel.kind == "3d":
                 set_panel_state(self.model, panel.scene, panel.atrophy)
-                points_by_view.setdefault(panel.scene.view, []).append(
-                    displayed_points(self.model, self.model.visible_ids()))
+                framed = ([sid for name in panel.frame for sid in self.model.resolve(name)] if panel.frame
+                          else self.model.visible_ids())
+                points_by_view.setdefault(panel.scene.view, []).append(displayed_points(self.model, framed))
         cameras: list[Camera | None] = []
         for panel, box in zip(figure.panels, layout.panels):
             if panel.kind != "3d":

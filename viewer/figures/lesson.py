@@ -32,7 +32,7 @@ MAX_SIZE = (7680, 7680)
 _LESSON_KEYS = {"title", "description", "size", "background", "lighting", "dpi"}
 _TOP_KEYS = {"lesson", "figures"}
 # Keys a panel may set; on a figure they are defaults for its panels (or describe its single panel).
-_PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption"}
+_PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame"}
 _FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels"} | _PANEL_KEYS
 _ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle"}
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
@@ -73,9 +73,10 @@ class PanelSpec:
     label_all: bool = False
     level: str = "L4-L5"
     caption: str = ""
+    frame: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **self.scene.as_dict(),
+        return {"kind": self.kind, **self.scene.as_dict(), "frame": list(self.frame),
                 "atrophy": self.atrophy.as_dict() if self.atrophy else None,
                 "labels": True if self.label_all else list(self.labels), "level": self.level,
                 "caption": self.caption}
@@ -261,11 +262,12 @@ class _LessonReader:
                 disc_position(level)
             except DorsumError as exc:
                 self.fail(f"{where}.level", str(exc))
+        frame = self.name_list(f"{where}.frame", entry["frame"]) if "frame" in entry else base.frame
         caption = self.text(f"{where}.caption", entry.get("caption", ""))
         if len(self.problems) > before:
             return None
         return PanelSpec(kind or "3d", SceneOptions(view=view or DEFAULT_VIEW, hide=hide, only=only, opacity=opacity),
-                         atrophy, labels, label_all, level, caption)
+                         atrophy, labels, label_all, level, caption, frame)
 
     def _resolves_to_nothing(self, only: tuple[str, ...], hide: tuple[str, ...]) -> bool:
         def ids(name: str) -> set[str]:
