@@ -250,6 +250,10 @@ class AtrophyPanel(QWidget):
                     font.setBold(True)
                     item.setFont(font)
                 self.readout.setItem(row, column, item)
+            # Levels where the muscle has no section (above its top) only take room.
+            empty = all((result["levels"][disc].get(side) or {}).get("baseline_cm2", 0.0) == 0.0
+                        for side in ("left", "right"))
+            self.readout.setRowHidden(row, empty)
 
     def readout_text(self, disc: str, side: str) -> str:
         """The readout cell of ``disc`` and ``side`` (``"left"`` or ``"right"``)."""

@@ -85,7 +85,10 @@ class LayersPanel(QWidget):
                 by_muscle.setdefault(structure.muscle, []).append(structure)
             for muscle, structures in by_muscle.items():
                 if len(structures) == 1:
-                    item = self._item(layer_item, structures[0].name, [structures[0].id], None)
+                    structure = structures[0]
+                    twin = sum(s.name == structure.name for s in members) > 1
+                    label = f"{structure.name} ({structure.side})" if twin else structure.name
+                    item = self._item(layer_item, label, [structure.id], None)
                     self.structure_items[structures[0].id] = item
                     continue
                 muscle_item = self._item(layer_item, _muscle_label(muscle, structures), [s.id for s in structures],
