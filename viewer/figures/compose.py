@@ -158,7 +158,7 @@ def figure_layout(size: tuple[int, int], n_panels: int, *, columns: int | None =
         title_h = line_height(font(typo.title, bold=True)) + pad
         title_box = Box(0, top, width, title_h)
         top += title_h
-    bottom = height
+    bottom = height - pad // 2
     caption_box, caption_lines = None, ()
     if caption:
         caption_lines = wrap_text(caption, font(typo.body), width - 2 * pad)
