@@ -109,6 +109,33 @@ def test_bad_files_give_one_line_errors(tmp_path, text, message):
     assert str(path) in str(info.value)
 
 
+def test_camera_without_position(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("format = 1\n[camera]\nfocal_point = [0, 0, 0]\nup = [0, 0, 1]\nview_angle = 20\n")
+    with pytest.raises(DorsumError, match="camera\\] needs 'position'"):
+        load_session(path)
+
+
+def test_bad_atrophy_in_file_names_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("format = 1\n[atrophy]\namount = 95.0\nsegments = 'L4-S1'\n")
+    with pytest.raises(DorsumError, match="bad.toml: not a valid state file: atrophy"):
+        load_session(path)
+
+
+def test_atrophy_round_trips_through_the_file(fixture_atlas, tmp_path):
+    from viewer.atrophy import AtrophyParams, apply_atrophy
+
+    model = SceneModel(fixture_atlas)
+    apply_atrophy(model, AtrophyParams(amount=15, segments="L4-S1", side="left", fat=30))
+    path = save_session(tmp_path / "a.toml", capture_session(model))
+    target = SceneModel(fixture_atlas)
+    apply_session(load_session(path), target)
+    assert target.atrophy == model.atrophy
+    assert np.array_equal(target.vertices("mf_left"), model.vertices("mf_left"))
+    assert target.colour("mf_left") == model.colour("mf_left")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(DorsumError, match="no such state file"):
         load_session(tmp_path / "nothing.toml")

@@ -271,7 +271,10 @@ def load_session(path: str | Path) -> Session:
         session = session_from_toml(data)
         if session.atrophy is not None:
             atrophy_params(session.atrophy)
-    except (KeyError, TypeError, ValueError, DorsumError) as exc:
+    except KeyError as exc:
+        raise DorsumError(f"{source}: not a valid state file: [camera] needs {exc} "
+                          "(position, focal_point, up and view_angle)") from None
+    except (TypeError, ValueError, DorsumError) as exc:
         raise DorsumError(f"{source}: not a valid state file: {exc}") from None
     return session
 
