@@ -203,3 +203,26 @@ def test_switching_muscle_restores_the_previous_one(real_atlas):
     apply_atrophy(model, AtrophyParams(30, "L1-L3", "right", muscle="longissimus"))
     assert model.vertices("multifidus_right") is real_atlas.meshes["multifidus_right"].vertices
     assert model.colour("multifidus_right") == real_atlas.structure("multifidus_right").colour
+
+
+# -- scene options: dorsum shot -----------------------------------------------------------------
+def test_shot_shows_and_records_the_atrophy(fixture_atlas_dir, tmp_path):
+    from PIL import Image
+
+    from viewer.cli import main
+    from viewer.output import read_png_parameters
+
+    common = ["shot", "--atlas", str(fixture_atlas_dir), "--size", "160x120", "--only", "deep"]
+    healthy, fatty = tmp_path / "healthy.png", tmp_path / "fatty.png"
+    assert main([*common, "--out", str(healthy)]) == 0
+    assert main([*common, "--out", str(fatty), "--fat", "60", "--side", "right", "--segments", "L4-S1"]) == 0
+    assert read_png_parameters(fatty)["atrophy"] == {"muscle": "multifidus", "amount": 0.0, "segments": "L4-S1",
+                                                     "side": "right", "fat": 60.0}
+    assert read_png_parameters(healthy)["atrophy"] is None
+    a = np.asarray(Image.open(healthy).convert("RGB")).astype(int)
+    b = np.asarray(Image.open(fatty).convert("RGB")).astype(int)
+    # Posterior view: the patient's right (the fatty side) is on the right of the picture.
+    assert np.abs(a[:, :75] - b[:, :75]).max() == 0
+    changed = np.abs(a[:, 85:] - b[:, 85:]).sum(axis=2) > 30
+    assert changed.sum() > 200
+    assert (b[:, 85:, 0] - a[:, 85:, 0])[changed].mean() > 30  # toward fat yellow: redder, less blue

@@ -1,23 +1,25 @@
 """Muscle atrophy as measured on axial MRI: loss of cross-sectional area by level and side, with fat.
 
-The muscle shrinks toward its bony bed. Every vertex gets a *shrink vector*: from the vertex to the
-closest point on the nearby bones (vertebrae, sacrum), without its component along the local spine
-axis (the muscle thins in the axial plane; it does not shorten), smoothed over the surface, and zero
-on the bed itself (vertices within :data:`BED_DISTANCE` of bone stay attached). A shrink value ``s``
-moves a vertex by ``s`` times its vector, so ``s = 0`` is the healthy muscle and ``s = 1`` would lay
-it flat on the bone.
+The muscle shrinks toward its bony bed (see ``docs/atrophy.md``). Its *bed* is the part that does
+not move: the vertices within :data:`BED_DISTANCE` of bone (lamina, spinous process, sacrum) and
+the deep surface lying on the vertebral arch (outward normal facing the vertebral body). Every other
+vertex gets a *shrink vector* toward the centroid of the bed at its level and side (a point in the
+groove beside the spinous process), without its component along the local spine axis (the muscle
+thins in the axial plane; it does not shorten), ramped up from zero next to the bed and smoothed
+over the surface. A shrink value ``s`` moves a vertex by ``s`` times its vector: ``s = 0`` is the
+healthy muscle, ``s = 1`` gathers the superficial surface into the groove.
 
 Along the spine, ``s`` is set per disc level inside the range (``L4-S1`` -> discs L4-L5 and L5-S1),
 interpolated between them, constant up to the ends of the range (the vertebral body centres) and
-falling smoothly to zero within :data:`FALLOFF_LEVELS` of a level outside, so the next disc out is
-untouched.
+falling smoothly to zero within :data:`FALLOFF_LEVELS` beyond them. The vertices of the faces cut
+by the next disc plane outside the range are held still, so that disc keeps its healthy section.
 
 Calibration: the percentage of CSA lost at a disc is measured on the deformed mesh itself with
 :mod:`viewer.measure` (the same code ``dorsum measure`` runs). For every structure, side and disc
-the loss is sampled over ``s`` and inverted at the knot amounts 0, 5, ... 90 %, then refined by
-measuring again. An amount between knots interpolates ``s`` linearly, so updating the mesh is a
-weighted sum of a few precomputed displacement fields. Calibrations are memoised per atlas,
-structure, range and side.
+the loss is sampled over ``s``, inverted at the knot amounts 0, 5, ... :data:`MAX_AMOUNT` percent,
+and refined by measuring again. An amount between knots interpolates ``s`` linearly, so moving the
+slider is a weighted sum of a few precomputed displacement fields. Calibrations are memoised per
+atlas, structure, range and side.
 
 Fat infiltration shifts the displayed colour of the affected structures toward fat yellow in
 proportion to the fat fraction.
@@ -53,11 +55,6 @@ BED_RAMP = 1.0
 DEEP_FACING_COSINE = 0.9
 #: Height (levels) of the bins in which the bed's centroid is taken (see :func:`bed_anchors`).
 ANCHOR_BIN_LEVELS = 0.05
-#: How far toward the bed's centroid (0 to 1) a vertex looks for its bed point: more gathers the
-#: wasting muscle into the corner between lamina and spinous process.
-ANCHOR_PULL = 1.0
-#: Weight of the level difference against distance when choosing a vertex's bed point.
-ANCHOR_LEVEL_WEIGHT = 2.0
 #: Rounds of surface smoothing of the shrink vectors (closest points on bone jump at ridges).
 SMOOTHING_ROUNDS = 6
 #: Vertices of faces cut by the next disc plane outside the range are held still up to this many levels away.
@@ -222,34 +219,22 @@ def axial_levels(vertices: np.ndarray, levels: np.ndarray, spine: Mapping[str, n
     return np.where(at_end, levels + beyond, levels)
 
 
-def bed_anchors(vertices: np.ndarray, axial: np.ndarray, bed: np.ndarray, sides: np.ndarray,
-                fallback: np.ndarray, level_mm: float) -> np.ndarray:
-    """Point of the bony bed each vertex shrinks toward, (n, 3) mm.
+def bed_anchors(vertices: np.ndarray, axial: np.ndarray, fixed: np.ndarray, sides: np.ndarray,
+                fallback: np.ndarray) -> np.ndarray:
+    """Point each vertex shrinks toward, (n, 3) mm: the centroid of the bed at its level and side.
 
-    A vertex of the muscle's own bed (where it lies on the lamina and spinous process), so the
-    muscle collapses onto the bone and never comes away from it: the bed vertex nearest to the
-    point :data:`ANCHOR_PULL` of the way from the vertex to the centroid of the bed at its level
-    and side (the floor of the groove beside the spinous process). Nearness counts the level
-    difference :data:`ANCHOR_LEVEL_WEIGHT` times. A side that touches no bone shrinks toward
+    The bed is the ``fixed`` vertices: those on the bone and the deep surface lying on the vertebral
+    arch. Their centroid at a level lies in the groove between lamina and spinous process, so the
+    superficial surface sinks into the groove while the bed itself stays. Centroids are taken in
+    bins of :data:`ANCHOR_BIN_LEVELS` along the spine and smoothed. A side with no bed shrinks toward
     ``fallback`` (the closest bone points).
     """
-    from scipy.spatial import cKDTree  # deferred
-
     anchors = np.array(fallback, dtype=float)
     for side in np.unique(sides):
         here = sides == side
-        lying = here & bed
-        if lying.sum() < 3:
-            continue
-        centroid = _bed_centroids(vertices[lying], axial[lying], axial[here])
-        if ANCHOR_PULL >= 1.0:
-            anchors[here] = centroid
-            continue
-        target = vertices[here] + ANCHOR_PULL * (centroid - vertices[here])
-        scale = ANCHOR_LEVEL_WEIGHT * level_mm
-        tree = cKDTree(np.column_stack([vertices[lying], scale * axial[lying]]))
-        _, nearest = tree.query(np.column_stack([target, scale * axial[here]]))
-        anchors[here] = vertices[lying][nearest]
+        lying = here & fixed
+        if lying.sum() >= 3:
+            anchors[here] = _bed_centroids(vertices[lying], axial[lying], axial[here])
     return anchors
 
 
@@ -372,7 +357,7 @@ def bony_bed(atlas: Atlas, structure_id: str) -> BonyBed:
     tangents = spine_tangents(levels, atlas.spine)
     fixed = (distance <= BED_DISTANCE) | deep_surface(mesh.vertices, mesh.faces, tangents,
                                                       body_centres(levels, atlas.spine))
-    anchors = bed_anchors(mesh.vertices, axial, fixed, sides, bone_points, level_mm)
+    anchors = bed_anchors(mesh.vertices, axial, fixed, sides, bone_points)
     vectors = shrink_vectors(mesh.vertices, mesh.faces, anchors, fixed, tangents)
     return BonyBed(vectors, distance, levels, sides, fixed)
 
@@ -564,6 +549,15 @@ def _affected(atlas: Atlas, structure_id: str, params: AtrophyParams) -> bool:
     return bool(np.isin(sides, _SIDE_CODES[params.side]).any())
 
 
+def _show(model, structure_id: str, vertices: np.ndarray, colour: str) -> None:
+    """Set displayed vertices and colour, skipping what did not change (each change costs a re-render)."""
+    original = model.atlas.meshes[structure_id].vertices
+    if not (vertices is original and model.vertices(structure_id) is original):
+        model.set_vertices(structure_id, vertices)
+    if model.colour(structure_id) != colour:
+        model.set_colour(structure_id, colour)
+
+
 def apply_atrophy(model, params: AtrophyParams | None) -> None:
     """Show ``params`` on ``model`` (a :class:`viewer.model.SceneModel`); None restores the healthy muscle.
 
@@ -585,10 +579,9 @@ def apply_atrophy(model, params: AtrophyParams | None) -> None:
         for sid in sorted(touched):
             structure = atlas.structure(sid)
             if params is None or structure.muscle != params.muscle:
-                model.set_vertices(sid, atlas.meshes[sid].vertices)
-                model.set_colour(sid, structure.colour)
+                _show(model, sid, atlas.meshes[sid].vertices, structure.colour)
                 continue
-            model.set_vertices(sid, atrophied_vertices(atlas, sid, params))
             affected = params.fat > 0.0 and _affected(atlas, sid, params)
-            model.set_colour(sid, fat_colour(structure.colour, params.fat) if affected else structure.colour)
+            _show(model, sid, atrophied_vertices(atlas, sid, params),
+                  fat_colour(structure.colour, params.fat) if affected else structure.colour)
         model.set_atrophy(params)
