@@ -91,3 +91,25 @@ def test_export_refuses_to_clobber_and_wrong_suffix(fixture_atlas_dir, tmp_path,
     assert existing.read_bytes() == b"keep"
     assert main(["export", "--atlas", str(fixture_atlas_dir), "--out", str(tmp_path / "scene.obj")]) == 2
     assert "unsupported file type '.obj'" in capsys.readouterr().err
+
+
+def test_html_export_is_offline_and_holds_the_displayed_meshes(fixture_atlas_dir, fixture_atlas, tmp_path):
+    import base64
+
+    out = tmp_path / "back.html"
+    assert main(["export", "--atlas", str(fixture_atlas_dir), "--out", str(out), "--only", "deep"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page  # nothing is fetched
+    data = json.loads(page[page.index("const SCENE = ") + len("const SCENE = "): page.index(";\nfunction decode")])
+    assert [s["id"] for s in data["structures"]] == ["mf_right", "mf_left"]
+    for structure in data["structures"]:
+        positions = np.frombuffer(base64.b64decode(structure["positions"]), "<f4").reshape(-1, 3)
+        np.testing.assert_allclose(positions, fixture_atlas.meshes[structure["id"]].vertices, atol=1e-4)
+        indices = np.frombuffer(base64.b64decode(structure["indices"]), "<u4").reshape(-1, 3)
+        np.testing.assert_array_equal(indices, fixture_atlas.meshes[structure["id"]].faces)
+    script = tmp_path / "page.js"
+    script.write_text(page[page.index("<script>") + len("<script>"): page.index("</script>")])
+    node = shutil.which("node")
+    assert node, "Node.js is needed to check the page's script"
+    checked = subprocess.run([node, "--check", str(script)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr

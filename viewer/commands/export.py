@@ -11,10 +11,12 @@ from viewer.scene_options import add_scene_arguments, model_from_args
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "export", help="write the scene as a GLB 3D file (one named node per visible structure)",
+        "export", help="write the scene as a GLB 3D file (one named node per visible structure) or offline HTML",
         description="Write the visible structures, in their displayed shape and colour, to a GLB (binary glTF) "
-                    "file that PowerPoint, Keynote and web viewers open. --view is accepted but has no effect.")
-    parser.add_argument("--out", required=True, metavar="FILE.glb", help="GLB file to write")
+                    "file that PowerPoint, Keynote and web viewers open, or to an HTML page that shows them in "
+                    "any browser without network. --view is accepted but has no effect.")
+    parser.add_argument("--out", required=True, metavar="FILE", help="file to write: .glb or .html")
+    parser.add_argument("--title", default="Dorsum", metavar="TEXT", help="page title of an HTML export")
     add_scene_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace FILE.glb if it exists")
     parser.set_defaults(run=run)
@@ -22,9 +24,13 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from viewer.figures.gltf import export_glb
+    from viewer.figures.html import export_html
 
-    out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".glb",))
+    out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".glb", ".html"))
     model, _ = model_from_args(args)
-    export_glb(model, out, overwrite=args.overwrite)
+    if out.suffix.lower() == ".html":
+        export_html(model, out, title=args.title, overwrite=args.overwrite)
+    else:
+        export_glb(model, out, overwrite=args.overwrite)
     print(f"wrote {out} ({len(model.visible_ids())} structures)")
     return 0
