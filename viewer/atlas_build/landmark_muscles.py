@@ -496,7 +496,7 @@ def build_trapezius(marks: Landmarks, side: str, envelope: Envelope) -> trimesh.
     # Free borders stay taut instead of sagging into the gaps beside the scapula.
     hug = 0.35 * _edge_taper(len(o), 0.12, 0.15)[:, None] * np.ones((1, nv))
     mid = drape_sheet(o, i, envelope, 1.0 + 0.5 * thick, hug=hug)
-    return thick_sheet_surface(mid, thick, voxel_mm=1.0, tolerance_mm=0.2)
+    return thick_sheet_surface(mid, thick, voxel_mm=1.0, tolerance_mm=0.08)
 
 
 def build_rhomboid(marks: Landmarks, side: str, which: str, envelope: Envelope) -> trimesh.Trimesh:
@@ -525,7 +525,7 @@ def build_rhomboid(marks: Landmarks, side: str, which: str, envelope: Envelope) 
     i = i + np.outer(0.5 * thick[:, -1], scap.normal)
     hug = 0.6 * _edge_taper(n, 0.15, 0.2)[:, None] * np.ones((1, nv))
     mid = drape_sheet(o, i, envelope, 1.0 + 0.5 * thick, hug=hug)
-    return thick_sheet_surface(mid, thick, voxel_mm=0.8, tolerance_mm=0.15)
+    return thick_sheet_surface(mid, thick, voxel_mm=0.8, tolerance_mm=0.05)
 
 
 def _tube_path(a: np.ndarray, b: np.ndarray, n: int, bulge: np.ndarray | None = None) -> np.ndarray:
@@ -671,7 +671,7 @@ def _tubes(paths: list, radii: list, subtract: list, blend_mm: float = 3.0) -> t
         mesh = tube_union_surface(paths, radii, voxel_mm=voxel, subtract=subtract,
                                   blend_mm=blend_mm, tolerance_mm=0.0)
         if mesh.is_watertight:
-            return decimate(mesh, 0.12)
+            return decimate(mesh, 0.05)
     raise RuntimeError("tube union stayed open at every voxel size tried")
 
 
@@ -683,7 +683,8 @@ def decimate(mesh: trimesh.Trimesh, tolerance_mm: float, max_faces: int = _MAX_F
     mesh : trimesh.Trimesh
         Closed surface, mm.
     tolerance_mm : float
-        First tolerance tried, mm; doubled (up to 5 times) while there are too many faces.
+        First tolerance tried, mm; raised by 60% (up to 7 times) while there are too many faces,
+        so small muscles keep their detail and large ones fit the budget.
     max_faces : int
 
     Returns
@@ -703,7 +704,7 @@ def decimate(mesh: trimesh.Trimesh, tolerance_mm: float, max_faces: int = _MAX_F
         return mesh
     best = mesh
     tol = tolerance_mm
-    for _ in range(6):
+    for _ in range(8):
         out = solid.simplify(tol).to_mesh()
         # process=False: merging float32-identical vertices can pinch the surface open.
         cand = trimesh.Trimesh(np.asarray(out.vert_properties)[:, :3].astype(np.float64),
