@@ -229,3 +229,13 @@ def test_transparent_background_and_dpi(fixture_atlas_dir, tmp_path):
         assert round(image.info["dpi"][0]) == 300
         pixels = np.asarray(image)
     assert pixels[0, 0, 3] == 0 and pixels[120, 160, 3] == 255
+
+
+def test_atrophy_settings_follow_the_atrophy_model_rules(fixture_atlas, tmp_path):
+    text = '[[figures]]\noutput = "a.png"\natrophy = { amount = 30, segments = "L5", side = "up" }\n'
+    with pytest.raises(LessonError) as info:
+        load_lesson(write(tmp_path, text), fixture_atlas)
+    assert "figures[0].atrophy.side: unknown value 'up'" in str(info.value)
+    text = '[[figures]]\noutput = "a.png"\natrophy = { amount = 30, segments = "L5" }\n'
+    with pytest.raises(LessonError, match=r"figures\[0\].atrophy: segments: 'L5' is a single vertebra"):
+        load_lesson(write(tmp_path, text), fixture_atlas)

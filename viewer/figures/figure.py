@@ -14,12 +14,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from viewer.atlas import Atlas
+from viewer.atrophy import AtrophyParams, apply_atrophy
 from viewer.errors import DorsumError
 from viewer.figures import compose
 from viewer.figures.compose import Box, FigureLayout, LegendEntry, Typography
 from viewer.figures.labels import (LabelLayout, choose_anchors, draw_labels, find_anchors, layout_labels,
                                    margin_width)
-from viewer.figures.lesson import AtrophySpec, FigureSpec, PanelSpec
+from viewer.figures.lesson import FigureSpec, PanelSpec
 from viewer.model import SceneModel
 from viewer.render import Camera, RenderSettings, SceneRenderer, offscreen_plotter
 from viewer.scene_options import SceneOptions, apply_scene_options
@@ -59,27 +60,17 @@ def reset_model(model: SceneModel) -> None:
         model.set_atrophy(None)
 
 
-def apply_atrophy_spec(model: SceneModel, spec: AtrophySpec | None) -> None:
-    """Deform the model as ``spec`` says, with the atrophy model of :mod:`viewer.atrophy`."""
-    if spec is None or spec.amount == 0 and spec.fat == 0:
-        return
-    from viewer.atrophy import apply_atrophy  # the colleague's model; imported only when needed
-
-    apply_atrophy(model, atrophy_params(spec))
+def apply_panel_atrophy(model: SceneModel, params: AtrophyParams | None) -> None:
+    """Deform the model as ``params`` say (nothing for none), with :mod:`viewer.atrophy`."""
+    if params is not None and (params.amount > 0 or params.fat > 0):
+        apply_atrophy(model, params)
 
 
-def atrophy_params(spec: AtrophySpec):  # -> viewer.atrophy.AtrophyParams
-    """The :class:`viewer.atrophy.AtrophyParams` a lesson's atrophy table stands for."""
-    from viewer.atrophy import AtrophyParams
-
-    return AtrophyParams(amount=spec.amount, segments=spec.segments, side=spec.side, fat=spec.fat,
-                         muscle=spec.muscle)
-
-
-def set_panel_state(model: SceneModel, scene: SceneOptions, atrophy: AtrophySpec | None) -> None:
+def set_panel_state(model: SceneModel, scene: SceneOptions, atrophy: AtrophyParams | None) -> None:
+    """Put ``model`` into a panel's state: reset, then visibility/opacity, then atrophy."""
     reset_model(model)
     apply_scene_options(model, scene)
-    apply_atrophy_spec(model, atrophy)
+    apply_panel_atrophy(model, atrophy)
 
 
 def displayed_points(model: SceneModel, ids: Sequence[str], step_target: int = 2000) -> np.ndarray:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from viewer.atlas import Atlas
+from viewer.atrophy import DEFAULT_MUSCLE, DEFAULT_SEGMENTS, MAX_AMOUNT, AtrophyParams
 from viewer.checks import check_option, check_range, parse_size
 from viewer.errors import DorsumError
 from viewer.levels import SIDES, disc_position, parse_segment_range
@@ -48,27 +49,12 @@ class LessonError(DorsumError):
 
 
 @dataclass(frozen=True)
-class AtrophySpec:
-    """Atrophy as written in a lesson: CSA loss and fat in percent, a vertebral range and a side."""
-
-    amount: float
-    segments: str = "L4-S1"
-    side: str = "both"
-    fat: float = 0.0
-    muscle: str = "multifidus"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"amount": self.amount, "segments": self.segments, "side": self.side, "fat": self.fat,
-                "muscle": self.muscle}
-
-
-@dataclass(frozen=True)
 class PanelSpec:
     """One picture of a figure: a 3D view or an axial cross-section, with an optional caption."""
 
     kind: str = "3d"
     scene: SceneOptions = field(default_factory=SceneOptions)
-    atrophy: AtrophySpec | None = None
+    atrophy: AtrophyParams | None = None
     labels: tuple[str, ...] = ()
     label_all: bool = False
     level: str = "L4-L5"
@@ -283,28 +269,32 @@ class _LessonReader:
         hidden = set().union(*(ids(n) for n in hide)) if hide else set()
         return not (shown - hidden)
 
-    def atrophy(self, where: str, value: Any) -> AtrophySpec | None:
+    def atrophy(self, where: str, value: Any) -> AtrophyParams | None:
         if not isinstance(value, dict):
             self.fail(where, "must be a table, e.g. atrophy = { amount = 30, segments = \"L4-S1\", side = \"left\" }")
             return None
         before = len(self.problems)
         self.keys(where, value, _ATROPHY_KEYS)
         if "amount" not in value:
-            self.fail(where, "missing required key 'amount' (CSA loss in percent, 0 to 90)")
-        amount = self.number(f"{where}.amount", value.get("amount", 0), 0, 90)
+            self.fail(where, f"missing required key 'amount' (CSA loss in percent, 0 to {MAX_AMOUNT:g})")
+        amount = self.number(f"{where}.amount", value.get("amount", 0), 0, MAX_AMOUNT)
         fat = self.number(f"{where}.fat", value.get("fat", 0), 0, 100)
         side = self.option(f"{where}.side", value.get("side", "both"), SIDES)
-        segments = str(value.get("segments", "L4-S1")).upper()
+        segments = str(value.get("segments", DEFAULT_SEGMENTS)).upper()
         try:
             parse_segment_range(segments)
         except DorsumError as exc:
             self.fail(f"{where}.segments", str(exc))
-        muscle = str(value.get("muscle", "multifidus"))
+        muscle = str(value.get("muscle", DEFAULT_MUSCLE))
         if muscle not in self.atlas.muscles:
             self.fail(f"{where}.muscle", f"unknown muscle {muscle!r} (known: {', '.join(self.atlas.muscles)})")
         if len(self.problems) > before:
             return None
-        return AtrophySpec(amount or 0.0, segments, side or "both", fat or 0.0, muscle)
+        try:  # the atrophy model's own rules (e.g. a range must hold a disc level)
+            return AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle)
+        except DorsumError as exc:
+            self.fail(where, str(exc))
+            return None
 
     def labels(self, where: str, value: Any) -> tuple[bool, tuple[str, ...]]:
         if isinstance(value, bool):
