@@ -113,3 +113,20 @@ def test_html_export_is_offline_and_holds_the_displayed_meshes(fixture_atlas_dir
     assert node, "Node.js is needed to check the page's script"
     checked = subprocess.run([node, "--check", str(script)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_export_holds_the_atrophy_as_shown(fixture_atlas_dir, fixture_atlas, tmp_path):
+    from viewer.atrophy import AtrophyParams, apply_atrophy
+
+    out = tmp_path / "wasted.glb"
+    assert main(["export", "--atlas", str(fixture_atlas_dir), "--out", str(out), "--only", "deep",
+                 "--atrophy", "30", "--segments", "L4-S1", "--side", "left", "--fat", "50"]) == 0
+    model = SceneModel(fixture_atlas)
+    apply_atrophy(model, AtrophyParams(amount=30, segments="L4-S1", side="left", fat=50))
+    scene = load_glb(out)
+    left = scene.geometry[scene.graph["mf_left"][1]]
+    np.testing.assert_allclose(left.vertices, model.vertices("mf_left"), atol=1e-4)
+    assert not np.allclose(left.vertices, fixture_atlas.meshes["mf_left"].vertices, atol=0.1)
+    colour = np.asarray(left.visual.material.baseColorFactor) / 255.0
+    assert np.allclose(colour, base_colour_factor(model.colour("mf_left"), 1.0), atol=1 / 255)
+    assert model.colour("mf_left") != fixture_atlas.structure("mf_left").colour  # fat shows
