@@ -33,6 +33,12 @@ def colour_fraction(pixels: np.ndarray, colour: tuple[int, int, int]) -> float:
     return float(((np.abs(chroma - target).sum(axis=2) < 0.12) & (total[..., 0] > 60)).mean())
 
 
+def grey_text_pixels(pixels: np.ndarray) -> int:
+    """Pixels of dark grey text and leader lines (colourless, not white); the fixture body is coloured."""
+    rgb = pixels[..., :3].astype(int)
+    return int(((rgb.max(axis=2) - rgb.min(axis=2) < 25) & (rgb.sum(axis=2) < 450)).sum())
+
+
 def view_pixels(window: MainWindow) -> np.ndarray:
     """What the 3D view shows right now, (h, w, 3) uint8."""
     QApplication.processEvents()
@@ -271,12 +277,23 @@ def test_screenshot_never_replaces_without_asking(qtbot, window, tmp_path, monke
     assert out.read_bytes() == b"precious"
 
 
-def test_export_with_labels_and_legend(window, tmp_path):
-    plain = window.render_pixels(ExportOptions(size=(400, 300)))
-    labelled = window.render_pixels(ExportOptions(size=(400, 300), labels=True, legend=True))
-    assert plain.shape == labelled.shape == (300, 400, 3)
-    dark = lambda p: int((p.sum(axis=2) < 120).sum())  # noqa: E731 (label and legend text is dark)
-    assert dark(labelled) > dark(plain) + 200
+def test_export_with_labels_and_legend_matches_shot_with_state(window, fixture_atlas_dir, tmp_path):
+    from viewer.cli import main
+    from viewer.session import save_session
+
+    options = ExportOptions(size=(480, 320), labels=True, legend=True)
+    plain = window.render_pixels(ExportOptions(size=(480, 320)))
+    labelled = window.render_pixels(options)
+    assert plain.shape == labelled.shape == (320, 480, 3)
+    assert grey_text_pixels(labelled) > grey_text_pixels(plain) + 100
+    state = save_session(tmp_path / "view.toml", window.session())
+    out = tmp_path / "shot.png"
+    assert main(["shot", "--atlas", str(fixture_atlas_dir), "--state", str(state), "--labels", "--legend",
+                 "--size", "480x320", "--out", str(out)]) == 0
+    from PIL import Image
+
+    shot = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert np.abs(shot - labelled.astype(int)).max() <= 2
 
 
 def test_labels_toggle_adds_text_to_view(qtbot, window):
@@ -284,7 +301,7 @@ def test_labels_toggle_adds_text_to_view(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_N)
     assert window.labels_shown
     labelled = view_pixels(window)
-    assert int((np.abs(labelled.astype(int) - plain).sum(axis=2) > 60).sum()) > 200
+    assert grey_text_pixels(labelled) > grey_text_pixels(plain) + 100
     window.labels_action.trigger()
     assert not window.labels_shown
 

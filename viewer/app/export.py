@@ -1,7 +1,8 @@
 """Pictures of what the window shows, at any size: rendered off-screen with the window's camera.
 
-The same scene model and :class:`viewer.render.SceneRenderer` draw the picture, so an export and
-``dorsum shot --state`` of the saved view give the same pixels.
+The same scene model and :class:`viewer.render.SceneRenderer` draw the picture, and labels and legend
+come from the lesson figure code (:mod:`viewer.figures`), so an export and ``dorsum shot --state FILE
+[--labels --legend]`` of the saved view give the same pixels.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from viewer.app.labels import show_labels, show_legend
 from viewer.model import SceneModel
 from viewer.render import Camera, RenderSettings, SceneRenderer, offscreen_plotter
 
@@ -34,22 +34,22 @@ class ExportOptions:
 
 def export_pixels(model: SceneModel, camera: Camera, options: ExportOptions,
                   settings: RenderSettings = RenderSettings()) -> np.ndarray:
-    """Render ``model`` seen by ``camera`` to an (h, w, 3|4) uint8 array of exactly ``options.size``."""
+    """Render ``model`` seen by ``camera`` to an (h, w, 3|4) uint8 array of exactly ``options.size``.
+
+    With labels, every visible muscle is named with a leader line in the margins beside the body
+    (``dorsum shot --labels``); the legend lists the visible layers (``--legend``).
+    """
+    if options.labels or options.legend:
+        from viewer.figures.figure import FigureRenderer
+
+        with FigureRenderer(model.atlas, model=model, transparent=options.transparent, settings=settings) as figure:
+            return figure.render_current(options.size, view=None, camera=camera, legend=options.legend,
+                                         label_all=options.labels)
     plotter = offscreen_plotter(options.size)
     renderer = SceneRenderer(plotter, model, settings)
     try:
         renderer.set_camera(camera)
-        scale = max(1, int(settings.supersample))
-        if options.labels:
-            show_labels(plotter, model, np.asarray(camera.position), font_size=_font_px(options.size) * scale)
-        if options.legend:
-            show_legend(plotter, model)
         return renderer.screenshot(options.size, transparent=options.transparent)
     finally:
         renderer.close()
         plotter.close()
-
-
-def _font_px(size: tuple[int, int]) -> int:
-    """Label text height for a picture: readable on a slide, about 1/60 of its height."""
-    return max(12, round(min(size) / 60))

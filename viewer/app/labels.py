@@ -1,4 +1,4 @@
-"""Name labels on the visible muscles, drawn by the plotter (on screen and in exports).
+"""Name labels on the visible muscles in the live 3D view (exports use :mod:`viewer.figures.labels`).
 
 Each visible muscle gets one label, anchored on its surface where the camera sees it: the vertex
 nearest the camera among those close to the line from the camera through the muscle's centre.
@@ -12,7 +12,6 @@ import pyvista as pv
 from viewer.model import SceneModel
 
 LABEL_ACTOR = "dorsum-labels"
-LEGEND_ACTOR = "dorsum-legend"
 
 
 def surface_anchor(vertices: np.ndarray, camera_position: np.ndarray, band: float = 0.25) -> np.ndarray:
@@ -78,16 +77,3 @@ def show_labels(plotter: pv.Plotter, model: SceneModel, camera_position: np.ndar
 
 def hide_labels(plotter: pv.Plotter) -> None:
     plotter.remove_actor(LABEL_ACTOR, render=False)
-
-
-def show_legend(plotter: pv.Plotter, model: SceneModel) -> None:
-    """A legend of the visible layers with their colours, bottom left."""
-    plotter.remove_actor(LEGEND_ACTOR, render=False)
-    entries = []
-    for layer in model.atlas.layers:
-        if any(model.is_visible(sid) for sid in model.resolve(layer.name)):
-            entries.append([layer.name.capitalize(), layer.colour])
-    if entries:
-        actor = plotter.add_legend(entries, bcolor="#ffffff", border=True, size=(0.22, 0.05 * len(entries) + 0.02),
-                                   loc="lower left", face="rectangle", name=LEGEND_ACTOR)
-        actor.SetPickable(False)
