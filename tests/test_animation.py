@@ -66,3 +66,12 @@ def test_schedules():
     assert all(b <= a for a, b in zip(superficial, superficial[1:]))
     # The inner layer starts fading only once the outer one is gone.
     assert all(o["intermediate"] == 1.0 for o in opacities if o["superficial"] > 0)
+
+
+def test_frame_option_makes_a_close_up(fixture_atlas_dir, tmp_path):
+    wide, close = tmp_path / "wide.gif", tmp_path / "close.gif"
+    common = ["--kind", "turntable", "--frames", "2", "--size", "160x120", "--only", "deep", "skeleton"]
+    assert animate(fixture_atlas_dir, wide, *common) == 0
+    assert animate(fixture_atlas_dir, close, *common, "--frame", "mf_left") == 0
+    blue = lambda f: ((f[..., 2] > 80) & (f[..., 2] > 2 * f[..., 0])).mean()  # noqa: E731
+    assert blue(read_gif(close)[0].astype(int)) > 2 * blue(read_gif(wide)[0].astype(int)) > 0

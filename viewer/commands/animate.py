@@ -24,6 +24,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--frames", type=int, default=36, metavar="N", help="number of frames (default: 36)")
     parser.add_argument("--fps", default="12", metavar="N", help="frames per second (default: 12)")
     parser.add_argument("--size", default="800x600", metavar="WxH", help="frame size in pixels (default: 800x600)")
+    parser.add_argument("--frame", nargs="+", default=[], metavar="NAME",
+                        help="close-up: the camera fits these layers/muscles/structures (default: everything shown; "
+                             "for --kind atrophy, the wasting muscle)")
     parser.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
                         disable=args.quiet)
     with progress:
         task = progress.add_task(f"{args.kind} -> {out.name}", total=spec.frames)
-        render_animation(model, spec, out, view=options.view, atrophy=atrophy, overwrite=args.overwrite,
+        render_animation(model, spec, out, view=options.view, atrophy=atrophy, frame=tuple(args.frame),
+                         overwrite=args.overwrite,
                          on_frame=lambda _: progress.advance(task))
     print(f"wrote {out} ({spec.frames} frames, {size[0]}x{size[1]})")
     return 0

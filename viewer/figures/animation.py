@@ -49,8 +49,11 @@ def check_animation(spec: AnimationSpec, suffix: str) -> None:
 
 
 # -- frame sources ------------------------------------------------------------------------------------
-def fixed_camera(model: SceneModel, view: str, size: tuple[int, int], view_angle: float) -> Camera:
-    return framing_camera(displayed_points(model, model.visible_ids()), view, size, view_angle)
+def fixed_camera(model: SceneModel, view: str, size: tuple[int, int], view_angle: float,
+                 frame: tuple[str, ...] = ()) -> Camera:
+    """A camera from preset ``view`` fitting the structures ``frame`` names (default: all visible)."""
+    ids = [sid for name in frame for sid in model.resolve(name)] if frame else model.visible_ids()
+    return framing_camera(displayed_points(model, ids), view, size, view_angle)
 
 
 def atrophy_amounts(final_amount: float, frames: int) -> np.ndarray:
@@ -58,13 +61,17 @@ def atrophy_amounts(final_amount: float, frames: int) -> np.ndarray:
     return np.linspace(0.0, float(final_amount), frames)
 
 
-def atrophy_frames(renderer: SceneRenderer, params, spec: AnimationSpec, view: str) -> Iterator[np.ndarray]:
-    """Frames of the muscle wasting from healthy to ``params.amount`` percent, fat rising alike."""
+def atrophy_frames(renderer: SceneRenderer, params, spec: AnimationSpec, view: str,
+                   frame: tuple[str, ...] = ()) -> Iterator[np.ndarray]:
+    """Frames of the muscle wasting from healthy to ``params.amount`` percent, fat rising alike.
+
+    The camera frames the wasting muscle unless ``frame`` names other structures.
+    """
     from viewer.atrophy import apply_atrophy
 
     model = renderer.model
     apply_atrophy(model, replace(params, amount=0.0, fat=0.0))
-    renderer.set_camera(fixed_camera(model, view, spec.size, renderer.settings.view_angle))
+    renderer.set_camera(fixed_camera(model, view, spec.size, renderer.settings.view_angle, frame or (params.muscle,)))
     for amount in atrophy_amounts(params.amount, spec.frames):
         fraction = amount / params.amount if params.amount else 0.0
         apply_atrophy(model, replace(params, amount=float(amount), fat=float(params.fat * fraction)))
@@ -91,9 +98,11 @@ def orbit_cameras(points: np.ndarray, view: str, spec: AnimationSpec, view_angle
     return [Camera(tuple(centre + distance * d), tuple(centre), tuple(up), view_angle) for d in directions]
 
 
-def turntable_frames(renderer: SceneRenderer, spec: AnimationSpec, view: str) -> Iterator[np.ndarray]:
+def turntable_frames(renderer: SceneRenderer, spec: AnimationSpec, view: str,
+                     frame: tuple[str, ...] = ()) -> Iterator[np.ndarray]:
     model = renderer.model
-    points = displayed_points(model, model.visible_ids())
+    ids = [sid for name in frame for sid in model.resolve(name)] if frame else model.visible_ids()
+    points = displayed_points(model, ids)
     for camera in orbit_cameras(points, view, spec, renderer.settings.view_angle):
         renderer.set_camera(camera)
         yield renderer.screenshot(spec.size)
@@ -117,7 +126,8 @@ def peel_opacities(layers: list[str], frames: int) -> list[dict[str, float]]:
     return result
 
 
-def peel_frames(renderer: SceneRenderer, spec: AnimationSpec, view: str) -> Iterator[np.ndarray]:
+def peel_frames(renderer: SceneRenderer, spec: AnimationSpec, view: str,
+                frame: tuple[str, ...] = ()) -> Iterator[np.ndarray]:
     """Frames peeling the visible muscle layers away from the outside in, down to the deepest one."""
     model = renderer.model
     atlas = model.atlas
@@ -128,7 +138,7 @@ def peel_frames(renderer: SceneRenderer, spec: AnimationSpec, view: str) -> Iter
     peeled = muscle_layers[:-1]
     if not peeled:
         raise DorsumError("peel: only one muscle layer is shown, nothing to peel away (show two or more layers)")
-    renderer.set_camera(fixed_camera(model, view, spec.size, renderer.settings.view_angle))
+    renderer.set_camera(fixed_camera(model, view, spec.size, renderer.settings.view_angle, frame))
     for opacities in peel_opacities(peeled, spec.frames):
         with model.batch():
             for layer, value in opacities.items():
@@ -182,11 +192,14 @@ def mp4_writer(frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]) 
 
 
 def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *, view: str, atrophy=None,
-                     overwrite: bool = False, settings: RenderSettings = RenderSettings(),
+                     frame: tuple[str, ...] = (), overwrite: bool = False,
+                     settings: RenderSettings = RenderSettings(),
                      on_frame: Callable[[int], None] = lambda _: None) -> Path:
     """Render the animation ``spec`` of ``model`` and write it to ``path`` (.gif or .mp4), atomically.
 
     ``atrophy`` (a :class:`viewer.atrophy.AtrophyParams`) is the final state of an atrophy animation.
+    ``frame`` names the structures the camera fits (a close-up); by default all visible ones, or for
+    an atrophy animation the wasting muscle.
     ``on_frame`` is called with the index of each frame once it is rendered (for a progress bar).
     """
     out = Path(path)
@@ -194,15 +207,17 @@ def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *
     check_animation(spec, suffix)
     if spec.kind == "atrophy" and (atrophy is None or atrophy.amount <= 0):
         raise DorsumError("atrophy animation: give the final CSA loss with --atrophy PERCENT (e.g. --atrophy 40)")
+    for name in frame:
+        model.resolve(name)  # unknown names fail before rendering
     plotter = offscreen_plotter(spec.size)
     renderer = SceneRenderer(plotter, model, settings)
     try:
         if spec.kind == "atrophy":
-            source = atrophy_frames(renderer, atrophy, spec, view)
+            source = atrophy_frames(renderer, atrophy, spec, view, frame)
         elif spec.kind == "turntable":
-            source = turntable_frames(renderer, spec, view)
+            source = turntable_frames(renderer, spec, view, frame)
         else:
-            source = peel_frames(renderer, spec, view)
+            source = peel_frames(renderer, spec, view, frame)
         frames = []
         for index, frame in enumerate(source):
             frames.append(frame)
