@@ -49,14 +49,18 @@ FALLOFF_LEVELS = 0.4
 #: Vertices this close to bone (mm) are the bony bed: they do not move.
 BED_DISTANCE = 1.5
 #: Over this distance (mm) from the fixed vertices the shrink ramps up from zero to full.
-BED_RAMP = 1.0
+BED_RAMP = 3.0
 #: A vertex whose outward normal points toward the vertebral body within arccos(this) is on the
 #: deep surface (lying on the vertebral arch and its ligaments) and stays put.
 DEEP_FACING_COSINE = 0.9
+#: Largest shrink value (a vertex never passes its bed point whatever the shrink).
+MAX_SHRINK = 4.0
+#: Rounds of neighbourhood voting that remove speckle from the deep surface.
+DEEP_CLEANUP_ROUNDS = 2
 #: Height (levels) of the bins in which the bed's centroid is taken (see :func:`bed_anchors`).
 ANCHOR_BIN_LEVELS = 0.05
 #: Rounds of surface smoothing of the shrink vectors (closest points on bone jump at ridges).
-SMOOTHING_ROUNDS = 6
+SMOOTHING_ROUNDS = 20
 #: Vertices of faces cut by the next disc plane outside the range are held still up to this many levels away.
 GUARD_REACH_LEVELS = 1.0
 #: Rounds of smoothing that soften the edge of the held vertices next to the range (see _guard_vertices).
@@ -279,8 +283,8 @@ def deep_surface(vertices: np.ndarray, faces: np.ndarray, tangents: np.ndarray, 
 
 
 def shrink_vectors(vertices: np.ndarray, faces: np.ndarray, bed_points: np.ndarray, fixed: np.ndarray,
-                   tangents: np.ndarray) -> np.ndarray:
-    """Displacement of each vertex at full shrink (``s = 1``), (n, 3) mm.
+                   tangents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Displacement of each vertex per unit shrink, (n, 3) mm, and the shrink that takes it to its bed point, (n,).
 
     Toward its bed point (:func:`bed_anchors`), within the axial plane (perpendicular to ``tangents``),
     ramping from zero at the ``fixed`` vertices to full :data:`BED_RAMP` mm away from them, then
@@ -296,7 +300,12 @@ def shrink_vectors(vertices: np.ndarray, faces: np.ndarray, bed_points: np.ndarr
         gap = np.full(len(vertices), np.inf)
     t = np.clip(gap / BED_RAMP, 0.0, 1.0)
     ramp = t * t * (3.0 - 2.0 * t)
-    return smooth_on_surface(ramp[:, None] * toward, faces, fixed, SMOOTHING_ROUNDS)
+    vectors = smooth_on_surface(ramp[:, None] * toward, faces, fixed, SMOOTHING_ROUNDS)
+    # Smoothing shortens the vectors near the bed; the shrink may then run past 1, but no vertex
+    # goes beyond its bed point.
+    length = np.linalg.norm(vectors, axis=1)
+    limit = np.where(length > 1e-9, np.linalg.norm(toward, axis=1) / np.maximum(length, 1e-9), 0.0)
+    return vectors, np.minimum(limit, MAX_SHRINK)
 
 
 def disc_weights(levels: np.ndarray, discs: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -315,7 +324,8 @@ def disc_weights(levels: np.ndarray, discs: np.ndarray, low: float, high: float)
 class BonyBed:
     """Shrink vectors and bed of one structure (see :func:`shrink_vectors`)."""
 
-    vectors: np.ndarray  # (n, 3) mm
+    vectors: np.ndarray  # (n, 3) mm per unit shrink
+    limit: np.ndarray  # (n,) shrink at which a vertex reaches its bed point
     distance: np.ndarray  # (n,) mm to the closest bone
     levels: np.ndarray  # (n,) level coordinate
     sides: np.ndarray  # (n,) 0 left, 1 right, 2 midline
@@ -355,11 +365,14 @@ def bony_bed(atlas: Atlas, structure_id: str) -> BonyBed:
     level_mm = _level_spacing(atlas.spine)
     axial = axial_levels(mesh.vertices, levels, atlas.spine, level_mm)
     tangents = spine_tangents(levels, atlas.spine)
-    fixed = (distance <= BED_DISTANCE) | deep_surface(mesh.vertices, mesh.faces, tangents,
-                                                      body_centres(levels, atlas.spine))
+    deep = deep_surface(mesh.vertices, mesh.faces, tangents, body_centres(levels, atlas.spine))
+    # Normals are noisy on a coarse mesh: keep the deep surface where most of its neighbourhood is deep.
+    deep = smooth_on_surface(deep[:, None].astype(float), mesh.faces, np.zeros(len(deep), bool),
+                             DEEP_CLEANUP_ROUNDS)[:, 0] > 0.5
+    fixed = (distance <= BED_DISTANCE) | deep
     anchors = bed_anchors(mesh.vertices, axial, fixed, sides, bone_points)
-    vectors = shrink_vectors(mesh.vertices, mesh.faces, anchors, fixed, tangents)
-    return BonyBed(vectors, distance, levels, sides, fixed)
+    vectors, limit = shrink_vectors(mesh.vertices, mesh.faces, anchors, fixed, tangents)
+    return BonyBed(vectors, limit, distance, levels, sides, fixed)
 
 
 def body_centres(levels: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -384,10 +397,10 @@ class Calibration:
 
     Attributes
     ----------
-    fields : (p, n, 3) float ndarray
-        Displacement per unit shrink of each (side, disc) pair, mm.
+    knot_fields : (k, n, 3) float ndarray
+        Vertex displacement at each of :data:`KNOT_AMOUNTS`, mm.
     knot_shrink : (k, p) float ndarray
-        Shrink of each pair at :data:`KNOT_AMOUNTS`, non-decreasing down the rows.
+        Shrink of each (side, disc) pair at the knots, non-decreasing down the rows.
     pairs : tuple of (side code, disc name)
     baseline_mm2 : (p,) float ndarray
         Healthy CSA of each pair.
@@ -396,20 +409,24 @@ class Calibration:
     """
 
     structure_id: str
-    fields: np.ndarray
+    knot_fields: np.ndarray
     knot_shrink: np.ndarray
     pairs: tuple[tuple[int, str], ...]
     baseline_mm2: np.ndarray
     reachable: float
 
-    def shrink(self, amount: float) -> np.ndarray:
-        """Shrink of each pair for ``amount`` percent CSA loss, (p,)."""
-        knots = np.asarray(KNOT_AMOUNTS)
-        return np.array([np.interp(amount, knots, self.knot_shrink[:, j]) for j in range(len(self.pairs))])
-
     def displacement(self, amount: float) -> np.ndarray:
-        """Vertex displacement for ``amount`` percent, (n, 3) mm."""
-        return np.tensordot(self.shrink(amount), self.fields, axes=1)
+        """Vertex displacement for ``amount`` percent, (n, 3) mm: a blend of the two nearest knots."""
+        knots = np.asarray(KNOT_AMOUNTS)
+        upper = int(np.clip(np.searchsorted(knots, amount), 1, len(knots) - 1))
+        t = (amount - knots[upper - 1]) / (knots[upper] - knots[upper - 1])
+        return (1.0 - t) * self.knot_fields[upper - 1] + t * self.knot_fields[upper]
+
+
+def _deform(bed: BonyBed, weights: np.ndarray, shrink: np.ndarray) -> np.ndarray:
+    """Displacement (n, 3) for a shrink per pair, (p,), with pair weights (p, n)."""
+    per_vertex = np.minimum(shrink @ weights, bed.limit)
+    return per_vertex[:, None] * bed.vectors
 
 
 def _pair_losses(atlas: Atlas, structure_id: str, displacement: np.ndarray,
@@ -463,13 +480,14 @@ def calibration(atlas: Atlas, structure_id: str, segments: str, sides: tuple[int
             if area > 0.0:
                 pairs.append((side, disc))
                 baseline.append(area)
-                fields.append((mask * weights[k])[:, None] * bed.vectors)
+                fields.append(mask * weights[k])
         # A side with vertices in the range but no section at any disc still wastes with its neighbours.
     if not pairs:
         return None
     pair_tuple, field_array, baseline_array = tuple(pairs), np.array(fields), np.array(baseline)
     knot_shrink, reachable = _solve_knots(atlas, structure_id, field_array, pair_tuple, baseline_array)
-    return Calibration(structure_id, field_array, knot_shrink, pair_tuple, baseline_array, reachable)
+    knot_fields = np.array([_deform(bed, field_array, row) for row in knot_shrink])
+    return Calibration(structure_id, knot_fields, knot_shrink, pair_tuple, baseline_array, reachable)
 
 
 def _guard_vertices(atlas: Atlas, structure_id: str, levels: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -495,28 +513,33 @@ def _guard_vertices(atlas: Atlas, structure_id: str, levels: np.ndarray, low: fl
     return guard
 
 
-def _solve_knots(atlas: Atlas, structure_id: str, fields: np.ndarray, pairs: tuple[tuple[int, str], ...],
+def _solve_knots(atlas: Atlas, structure_id: str, weights: np.ndarray, pairs: tuple[tuple[int, str], ...],
                  baseline: np.ndarray) -> tuple[np.ndarray, float]:
     """Shrink of each pair at each knot amount, and the largest loss reachable at every pair.
 
-    Samples loss(s), inverts it at the knots, then refines by measuring the result. Knots beyond what
-    a pair can lose get full shrink.
+    Samples loss(s) with the same shrink at every pair, inverts it at the knots, then refines by
+    measuring the result at all pairs together. Knots beyond what a pair can lose get the most shrink.
     """
-    samples = np.linspace(0.0, 1.0, 41)
-    losses = np.array([_pair_losses(atlas, structure_id, s * fields.sum(axis=0), pairs, baseline)
-                       for s in samples])  # (41, p)
-    losses = np.maximum.accumulate(losses, axis=0)
+    bed = bony_bed(atlas, structure_id)
+    samples = MAX_SHRINK * np.linspace(0.0, 1.0, 61) ** 2
+    ones = np.ones(len(pairs))
+
+    def losses_at(shrink: np.ndarray) -> np.ndarray:
+        return _pair_losses(atlas, structure_id, _deform(bed, weights, shrink), pairs, baseline)
+
+    losses = np.maximum.accumulate(np.array([losses_at(s * ones) for s in samples]), axis=0)  # (61, p)
     targets = np.asarray(KNOT_AMOUNTS)
     # Strictly increasing copy for inversion (flat stretches get a negligible slope).
     rising = losses + 1e-9 * np.arange(len(samples))[:, None]
     knots = np.array([[np.interp(a, rising[:, j], samples) for j in range(len(pairs))] for a in targets])
+    slopes = np.diff(rising, axis=0) / np.diff(samples)[:, None]
+    middles = 0.5 * (samples[1:] + samples[:-1])
     for _ in range(3):
         for row, amount in enumerate(targets[1:], start=1):
-            measured = _pair_losses(atlas, structure_id, np.tensordot(knots[row], fields, axes=1), pairs, baseline)
-            slope = np.array([np.interp(knots[row, j], samples[1:], np.diff(rising[:, j]) / np.diff(samples))
-                              for j in range(len(pairs))])
+            measured = losses_at(knots[row])
+            slope = np.array([np.interp(knots[row, j], middles, slopes[:, j]) for j in range(len(pairs))])
             knots[row] += (amount - measured) / np.maximum(slope, 1.0)
-    knots = np.clip(knots, 0.0, 1.0)
+    knots = np.clip(knots, 0.0, MAX_SHRINK)
     knots[0] = 0.0
     return np.maximum.accumulate(knots, axis=0), float(losses[-1].min())
 
