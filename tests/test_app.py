@@ -194,6 +194,17 @@ def test_click_selects_structure_and_empty_space_clears(qtbot, window):
     assert window.model.highlight == "mf_right"
 
 
+def test_hover_names_the_structure_under_the_pointer(qtbot, window):
+    window.hover_action.trigger()
+    centre = window.model.vertices("mf_left").mean(axis=0)
+    window.layers_panel.show_only_items([window.layers_panel.layer_items["deep"]])
+    (x, y), = window.renderer.world_to_pixels(centre[None, :])
+    qtbot.mouseMove(window.plotter.interactor, QPoint(round(x), round(y)))
+    qtbot.waitUntil(lambda: window.hover_label.text() == "Mf Left (left)", timeout=3000)
+    qtbot.mouseMove(window.plotter.interactor, QPoint(3, 3))
+    qtbot.waitUntil(lambda: window.hover_label.text() == "", timeout=3000)
+
+
 def test_drag_turns_camera_without_selecting(qtbot, window):
     widget = window.plotter.interactor
     before = window.renderer.camera

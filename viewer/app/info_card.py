@@ -13,14 +13,21 @@ from viewer.model import SceneModel
 PLACEHOLDER = "Click a muscle or bone to see its name, attachments, nerve supply and action."
 
 
+def structure_title(structure: Structure) -> str:
+    """"Multifidus (left)": the name, with the side when the atlas has the muscle on both sides."""
+    if structure.side in ("left", "right") and f"({structure.side})" not in structure.name.lower():
+        return f"{structure.name} ({structure.side})"
+    return structure.name
+
+
 def structure_card_html(structure: Structure) -> str:
     """Rich text of the card: the teaching fields that the atlas fills, in reading order."""
     teaching = structure.teaching
-    rows = [("Layer", structure.layer.capitalize()), ("Side", structure.side),
+    rows = [("Layer", structure.layer.capitalize()),
             ("Origin", teaching.origin), ("Insertion", teaching.insertion),
             ("Innervation", teaching.innervation), ("Action", teaching.action), ("Note", teaching.notes)]
     body = "".join(f"<p style='margin:2px 0'><b>{escape(label)}:</b> {escape(text)}</p>" for label, text in rows if text)
-    return f"<p style='font-size:12pt; margin:0 0 4px 0'><b>{escape(structure.name)}</b></p>{body}"
+    return f"<p style='font-size:12pt; margin:0 0 4px 0'><b>{escape(structure_title(structure))}</b></p>{body}"
 
 
 class InfoCard(QFrame):

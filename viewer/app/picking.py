@@ -11,6 +11,7 @@ from collections.abc import Callable
 import vtk
 from PySide6.QtCore import QObject, QTimer
 
+from viewer.app.info_card import structure_title
 from viewer.model import SceneModel
 from viewer.render import SceneRenderer
 
@@ -74,4 +75,4 @@ class StructurePicker(QObject):
 
     def _hover(self) -> None:
         sid = self.structure_at(*self._event_position())
-        self._on_hover(None if sid is None else self.model.atlas.structure(sid).name)
+        self._on_hover(None if sid is None else structure_title(self.model.atlas.structure(sid)))

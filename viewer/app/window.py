@@ -30,7 +30,7 @@ from pyvistaqt import QtInteractor
 from viewer.app.atrophy_panel import AtrophyPanel
 from viewer.app.export import ExportOptions, export_pixels
 from viewer.app.export_dialog import ExportDialog
-from viewer.app.info_card import InfoCard
+from viewer.app.info_card import InfoCard, structure_title
 from viewer.app.labels import hide_labels, show_labels
 from viewer.app.layers_panel import LayersPanel
 from viewer.app.picking import StructurePicker
@@ -500,7 +500,7 @@ def status_text(model: SceneModel, view: str | None) -> str:
         parts.append(f"multifidus atrophy {atrophy.amount:.0f}% at {atrophy.segments}, {atrophy.side}, "
                      f"fat {atrophy.fat:.0f}%")
     if model.highlight is not None:
-        parts.append(f"selected: {model.atlas.structure(model.highlight).name}")
+        parts.append(f"selected: {structure_title(model.atlas.structure(model.highlight))}")
     return " · ".join(parts)
 
 
