@@ -470,7 +470,9 @@ def build_fascicle_muscles(
     def erector(side: str, gain, tol: float) -> list[trimesh.Trimesh]:
         mf = meshes[f"multifidus_{side}"]
         deeper = [*solid_bones, mf, *(v for k, v in sorted((beside or {}).items()) if k.endswith(side))]
-        behind = [mf, *(extra[k] for k in sorted(extra) if k.endswith(side))]
+        # The spinalis is the medial column: the longissimus keeps beside it, not on top of it.
+        behind = [mf, *(extra[k] for k in sorted(extra) if k.endswith(side)),
+                  *(v for k, v in sorted((beside or {}).items()) if k.endswith(side))]
         lt = volume.tube_union_surface(
             bundles["longissimus", side].paths, bundles["longissimus", side].radii(gain), voxel_mm,
             deeper, tolerance_mm=tol, shadow=behind,
@@ -513,6 +515,8 @@ def _calibration_record(knots, gains, achieved, targets) -> dict[str, object]:
 WRAP_AXIS_XY = (0.0, -190.0)
 #: Number of fascicles in the latissimus fan, T7 spinous process to the iliac crest.
 LATISSIMUS_FASCICLES = 110
+#: Points per latissimus fascicle (same for all, so the fan can be smoothed across).
+LATISSIMUS_POINTS = 120
 #: Sheet half-thickness at the origin and near the axilla (mm).
 LATISSIMUS_RADIUS_MM = (3.0, 6.5)
 
@@ -603,6 +607,41 @@ def wrap_over(path: np.ndarray, body: RadialMap, offset: np.ndarray, free: np.nd
     return out
 
 
+def resample_count(points: np.ndarray, n: int) -> np.ndarray:
+    """Polyline resampled to exactly ``n`` points at equal arc-length steps, mm."""
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    t = np.linspace(0.0, s[-1], n)
+    return np.column_stack([np.interp(t, s, points[:, i]) for i in range(3)])
+
+
+def smooth_fan(fan: np.ndarray, body: RadialMap, offset: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Even out the depth of neighbouring fascicles of a sheet, then re-clear the body.
+
+    Wrapping each fascicle on its own leaves neighbours at slightly different depths, which
+    shows as a comb of separate strands; averaging the radius across the fan closes the sheet.
+
+    Parameters
+    ----------
+    fan : (k, n, 3) float ndarray
+        Fascicles in order across the sheet, each with the same number of points, mm.
+    body : RadialMap
+        Surface underneath.
+    offset : (n,) float ndarray
+        Clearance per point, mm.
+    free : (n,) bool ndarray
+        Points that may move.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    k, n, _ = fan.shape
+    t, r, z = cylindrical(fan.reshape(-1, 3))
+    r = uniform_filter1d(r.reshape(k, n), size=7, axis=0, mode="nearest")
+    r = np.where(free[None, :], r, cylindrical(fan.reshape(-1, 3))[1].reshape(k, n))
+    smoothed = from_cylindrical(t, r.ravel(), z).reshape(k, n, 3)
+    return np.array([wrap_over(p, body, offset, free) for p in smoothed])
+
+
 def crest_points(hip_bone: trimesh.Trimesh, x_range: tuple[float, float], n: int) -> np.ndarray:
     """Highest hip-bone point in each of ``n`` bins of |x| between ``x_range`` (the iliac crest), mm."""
     v = np.asarray(hip_bone.vertices)
@@ -683,19 +722,22 @@ def build_latissimus(
         body = radial_map(body_pts[sign * body_pts[:, 0] > -5.0])
         paths, radii = [], []
         r0, r1 = LATISSIMUS_RADIUS_MM
+        t = np.linspace(0.0, 1.0, LATISSIMUS_POINTS)
+        radius = r1 + (r0 - r1) * np.clip(t / 0.6, 0, 1) ** 0.7
+        radius = radius * (0.55 + 0.45 * np.clip(t / 0.08, 0, 1))
+        free = (t > 0.12) & (t < 0.999)
+        fan = []
         for k, origin in enumerate(origins):
             # Lower fibres twist to insert lowest and reach the axilla along its posterior fold.
             fold = axilla + [0.0, -6.0 * k / len(origins), -25.0 * k / len(origins)]
             head = np.array([insertion, 0.5 * (insertion + fold), fold])
-            path = resample(np.vstack([head, origin]), PATH_STEP_MM)
-            t = np.linspace(0.0, 1.0, len(path))
-            radius = r1 + (r0 - r1) * np.clip(t / 0.6, 0, 1) ** 0.7
-            radius = radius * (0.55 + 0.45 * np.clip(t / 0.08, 0, 1))
-            free = (t > 0.12) & (t < 0.999)
+            path = resample_count(np.vstack([head, origin]), LATISSIMUS_POINTS)
             for _ in range(3):
                 path = wrap_over(path, body, radius + 2.0, free)
-            paths.append(path)
-            radii.append(radius)
+            fan.append(path)
+        fan = smooth_fan(np.array(fan), body, radius + 2.0, free)
+        paths = list(fan)
+        radii = [radius] * len(paths)
         solid = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum"))]
         own_side = [deeper[m] for m in sorted(deeper) if m.endswith(side)]
         out[f"latissimus_dorsi_{side}"] = volume.tube_union_surface(
