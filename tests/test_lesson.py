@@ -195,8 +195,8 @@ def test_example_lessons_are_valid_for_the_shipped_atlas(real_atlas):
 
     folder = Path(__file__).resolve().parent.parent / "lessons"
     three = load_lesson(folder / "three-layers.toml", real_atlas)
-    assert [f.output for f in three.figures][:3] == ["01-superficial-layer.png", "02-intermediate-layer.png",
-                                                     "03-deep-layer.png"]
+    outputs = [f.output for f in three.figures]
+    assert {"01-superficial-layer.png", "02-intermediate-layer.png", "03-deep-layer.png"} <= set(outputs)
     assert len(next(f for f in three.figures if f.output == "04-peel.png").panels) == 3
     atrophy = load_lesson(folder / "multifidus-atrophy.toml", real_atlas)
     kinds = {panel.kind for figure in atrophy.figures for panel in figure.panels}

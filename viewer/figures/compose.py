@@ -275,6 +275,18 @@ def paste_panel(canvas: Image.Image, pixels: np.ndarray, box: Box) -> None:
         canvas.paste(panel.convert("RGB"), (box.left, box.top))
 
 
+def frame_if_cut(canvas: Image.Image, pixels: np.ndarray, box: Box) -> None:
+    """Outline ``box`` thinly when the picture in it is cut by its edges (a close-up).
+
+    A body cut off by an invisible edge looks like a mistake; a framed picture looks intended.
+    """
+    edges = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).astype(int)
+    drawn = edges[:, 3] > 0 if pixels.shape[2] == 4 else np.any(edges < 250, axis=1)
+    if drawn.mean() > 0.02:
+        ImageDraw.Draw(canvas).rectangle([box.left, box.top, box.right - 1, box.bottom - 1], outline=(170, 170, 170),
+                                         width=max(1, box.height // 500))
+
+
 def finish_figure(canvas: Image.Image, layout: FigureLayout, *, title: str = "", caption: str = "",
                   panel_captions: Sequence[str] = ()) -> np.ndarray:
     """Draw the title, panel captions, legend and caption of ``layout`` and return the pixels."""

@@ -166,6 +166,7 @@ class FigureRenderer:
             picture = Box(box.left + label_margin, box.top, box.width - 2 * label_margin, box.height)
             result = self.render_panel(panel, picture, cameras[index], layout.typography, label_margin)
             compose.paste_panel(canvas, result.pixels, picture)
+            compose.frame_if_cut(canvas, result.pixels, picture)
             if result.labels is not None:
                 draw_labels(ImageDraw.Draw(canvas), result.labels, compose.font(layout.typography.small))
                 if result.labels.unplaced:
@@ -307,7 +308,9 @@ class FigureRenderer:
                                     picture.size, self.settings.view_angle)
         canvas = compose.blank_canvas(size, self.transparent)
         self._renderer.set_camera(camera)
-        compose.paste_panel(canvas, self._renderer.screenshot(picture.size, transparent=self.transparent), picture)
+        pixels = self._renderer.screenshot(picture.size, transparent=self.transparent)
+        compose.paste_panel(canvas, pixels, picture)
+        compose.frame_if_cut(canvas, pixels, picture)
         if labels or label_all:
             placed = self.place_labels(panel, picture, camera, layout.typography, margin)
             draw_labels(ImageDraw.Draw(canvas), placed, typeface)

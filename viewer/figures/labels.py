@@ -219,7 +219,7 @@ def margin_width(texts: Sequence[str], typeface: ImageFont.FreeTypeFont, panel_w
     if not texts:
         return 0
     longest = max(text_width(t, typeface) for t in texts)
-    return int(min(longest + line_height(typeface), 0.3 * panel_width))
+    return int(min(longest + 1.5 * line_height(typeface), 0.3 * panel_width))
 
 
 def draw_labels(draw: ImageDraw.ImageDraw, layout: LabelLayout, typeface: ImageFont.FreeTypeFont,
