@@ -62,6 +62,7 @@ _ENVELOPE_BOX = np.array([[-215.0, -345.0, 1150.0], [215.0, -120.0, 1790.0]])
 #: The part of it beside the spine, enough for the muscles in the vertebral grooves.
 _SPINE_BOX = np.array([[-95.0, -345.0, 1150.0], [95.0, -150.0, 1790.0]])
 _ENVELOPE_VOXEL_MM = 2.5
+_BLUR_MARGIN_MM = 1.0
 #: Triangle budget per muscle.
 _MAX_FACES = 24000
 
@@ -185,8 +186,9 @@ def envelope_from_mask(grid: Grid, mask: np.ndarray, closing_mm: float) -> Envel
     dilated = ndimage.distance_transform_edt(~mask) * h <= closing_mm
     closed = ndimage.distance_transform_edt(dilated) * h > closing_mm - 0.5 * h
     closed = ndimage.binary_fill_holes(closed | mask)
-    # A light blur keeps voxel steps from printing through the sheets draped on the hull.
-    field = ndimage.gaussian_filter(signed_distance_from_occupancy(closed, h), 1.0)
+    # A light blur keeps voxel steps from printing through the sheets draped on the hull; it
+    # also rounds off thin edges, so the blurred hull is grown by a margin to still cover them.
+    field = ndimage.gaussian_filter(signed_distance_from_occupancy(closed, h), 1.0) - _BLUR_MARGIN_MM
     return Envelope(grid, field.astype(np.float32))
 
 
@@ -520,8 +522,9 @@ def build_rhomboid(marks: Landmarks, side: str, which: str, envelope: Envelope) 
     v = np.linspace(0, 1, nv)
     thick = base * _edge_taper(n, 0.12, 0.45)[:, None] * (0.55 + 0.45 * np.sin(np.pi * v) ** 0.5)[None, :]
     thick = np.maximum(thick, 1.8)
-    # Tendinous ends on the flank of the spines and on the posterior lip of the medial border.
-    o = o + np.outer(0.5 * thick[:, 0], [lm.side_sign(side), 0.0, 0.0])
+    # Tendinous ends on the flank of the spines (in front of trapezius, which takes their tips)
+    # and on the posterior lip of the medial border.
+    o = o + np.outer(0.5 * thick[:, 0], [lm.side_sign(side), 0.0, 0.0]) + [0.0, 3.0, 0.0]
     i = i + np.outer(0.5 * thick[:, -1], scap.normal)
     hug = 0.6 * _edge_taper(n, 0.15, 0.2)[:, None] * np.ones((1, nv))
     mid = drape_sheet(o, i, envelope, 1.0 + 0.5 * thick, hug=hug)
@@ -675,6 +678,40 @@ def _tubes(paths: list, radii: list, subtract: list, blend_mm: float = 3.0) -> t
     raise RuntimeError("tube union stayed open at every voxel size tried")
 
 
+def _manifold(mesh: trimesh.Trimesh):
+    import manifold3d
+
+    return manifold3d.Manifold(
+        manifold3d.Mesh(
+            vert_properties=np.asarray(mesh.vertices, dtype=np.float32),
+            tri_verts=np.asarray(mesh.faces, dtype=np.uint32),
+        )
+    )
+
+
+def carve(mesh: trimesh.Trimesh, cutters: Sequence[trimesh.Trimesh]) -> trimesh.Trimesh:
+    """Closed boolean difference ``mesh - union(cutters)`` (manifold3d).
+
+    Where two sheets share an attachment the more superficial one keeps the space, so the
+    deeper one is carved. Returns ``mesh`` unchanged if the result would not be a closed mesh.
+    """
+    import manifold3d
+
+    solid = _manifold(mesh)
+    if solid.status() != manifold3d.Error.NoError:
+        return mesh
+    for cutter in cutters:
+        other = _manifold(cutter)
+        if other.status() == manifold3d.Error.NoError:
+            solid = solid - other
+    out = solid.to_mesh()
+    result = trimesh.Trimesh(np.asarray(out.vert_properties)[:, :3].astype(np.float64),
+                             np.asarray(out.tri_verts, dtype=np.int64), process=False)
+    if not (result.is_watertight and result.is_winding_consistent) or result.volume <= 0:
+        return mesh
+    return largest_components(result, min_fraction=0.05)
+
+
 def decimate(mesh: trimesh.Trimesh, tolerance_mm: float, max_faces: int = _MAX_FACES) -> trimesh.Trimesh:
     """Simplify a closed mesh with manifold3d, loosening the tolerance until within ``max_faces``.
 
@@ -747,7 +784,9 @@ def build_landmark_muscles(
     for side in SIDES:
         out[f"rotatores_{side}"] = _tubes(*rotatores_paths(marks, side, bone_env), closed_bones)
 
+    # Semispinalis lies on multifidus and rotatores, not in the groove they fill.
     mask |= union_mask(grid, _pick(deeper, ("multifidus",)))
+    mask |= union_mask(grid, [out[f"rotatores_{s}"] for s in SIDES])
     mf_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
         out[f"semispinalis_{side}"] = _tubes(*semispinalis_paths(marks, side, mf_env), closed_bones, 5.0)
@@ -769,4 +808,10 @@ def build_landmark_muscles(
     top_env = envelope_from_mask(grid, mask, closing_mm=16.0)
     for side in SIDES:
         out[f"trapezius_{side}"] = build_trapezius(marks, side, top_env)
+    trapezii = [out[f"trapezius_{s}"] for s in SIDES]
+    for side in SIDES:
+        out[f"rhomboid_major_{side}"] = carve(out[f"rhomboid_major_{side}"], trapezii)
+        out[f"rhomboid_minor_{side}"] = carve(
+            out[f"rhomboid_minor_{side}"], [*trapezii, out[f"levator_scapulae_{side}"]]
+        )
     return {key: out[key] for key in LANDMARK_MUSCLE_IDS}
