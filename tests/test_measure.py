@@ -157,3 +157,14 @@ def test_measure_with_params_leaves_a_given_model_alone(real_atlas):
     assert result["levels"]["L5-S1"]["right"]["change_percent"] == pytest.approx(-20.0, abs=2.0)
     assert model.atrophy is None
     assert model.vertices("multifidus_right") is real_atlas.meshes["multifidus_right"].vertices
+
+
+def test_measurement_and_atrophy_load_no_vtk_or_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, viewer.measure, viewer.atrophy, viewer.commands.measure; "
+            "bad = [m for m in ('vtk', 'vtkmodules', 'pyvista', 'PySide6') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -6,8 +6,8 @@ the deep surface lying on the vertebral arch (outward normal facing the vertebra
 vertex gets a *shrink vector* toward the centroid of the bed at its level and side (a point in the
 groove beside the spinous process), without its component along the local spine axis (the muscle
 thins in the axial plane; it does not shorten), ramped up from zero next to the bed and smoothed
-over the surface. A shrink value ``s`` moves a vertex by ``s`` times its vector: ``s = 0`` is the
-healthy muscle, ``s = 1`` gathers the superficial surface into the groove.
+over the surface. A shrink value ``s`` moves a vertex by ``s`` times its vector but never past its
+bed point: ``s = 0`` is the healthy muscle, large ``s`` gathers the superficial surface into the groove.
 
 Along the spine, ``s`` is set per disc level inside the range (``L4-S1`` -> discs L4-L5 and L5-S1),
 interpolated between them, constant up to the ends of the range (the vertebral body centres) and
@@ -17,9 +17,9 @@ by the next disc plane outside the range are held still, so that disc keeps its 
 Calibration: the percentage of CSA lost at a disc is measured on the deformed mesh itself with
 :mod:`viewer.measure` (the same code ``dorsum measure`` runs). For every structure, side and disc
 the loss is sampled over ``s``, inverted at the knot amounts 0, 5, ... :data:`MAX_AMOUNT` percent,
-and refined by measuring again. An amount between knots interpolates ``s`` linearly, so moving the
-slider is a weighted sum of a few precomputed displacement fields. Calibrations are memoised per
-atlas, structure, range and side.
+and refined by measuring again. The displacement field of every knot is kept; an amount between
+knots blends the two nearest, so moving the slider costs a fraction of a millisecond. Calibrations
+are memoised per atlas, structure, range and side.
 
 Fat infiltration shifts the displayed colour of the affected structures toward fat yellow in
 proportion to the fat fraction.
