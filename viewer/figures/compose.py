@@ -82,6 +82,7 @@ class FigureLayout:
     caption: Box | None
     caption_lines: tuple[str, ...]
     legend_rows: tuple[tuple[LegendEntry, ...], ...]
+    title_lines: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=32)
@@ -153,9 +154,10 @@ def figure_layout(size: tuple[int, int], n_panels: int, *, columns: int | None =
     columns = max(1, min(columns or n_panels, n_panels))
     rows = math.ceil(n_panels / columns)
     top = pad // 2
-    title_box = None
+    title_box, title_lines = None, ()
     if title:
-        title_h = line_height(font(typo.title, bold=True)) + pad
+        title_lines = wrap_text(title, font(typo.title, bold=True), width - 2 * pad)
+        title_h = len(title_lines) * line_height(font(typo.title, bold=True)) + pad
         title_box = Box(0, top, width, title_h)
         top += title_h
     bottom = height - pad // 2
@@ -186,7 +188,7 @@ def figure_layout(size: tuple[int, int], n_panels: int, *, columns: int | None =
         panels.append(Box(left, cell_top, cell_w, cell_h - band))
         caption_boxes.append(Box(left, cell_top + cell_h - band, cell_w, band) if band else None)
     return FigureLayout(size, typo, title_box, tuple(panels), tuple(caption_boxes), legend_box, caption_box,
-                        caption_lines, rows_of_legend)
+                        caption_lines, rows_of_legend, title_lines)
 
 
 def blank_canvas(size: tuple[int, int], transparent: bool) -> Image.Image:
@@ -293,7 +295,7 @@ def finish_figure(canvas: Image.Image, layout: FigureLayout, *, title: str = "",
     draw = ImageDraw.Draw(canvas)
     typo = layout.typography
     if layout.title is not None and title:
-        draw_centred_text(draw, layout.title, [title], font(typo.title, bold=True))
+        draw_centred_text(draw, layout.title, layout.title_lines or [title], font(typo.title, bold=True))
     for box, text in zip(layout.panel_captions, panel_captions):
         if box is not None and text:
             typeface = font(typo.body, bold=True)

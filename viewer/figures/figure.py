@@ -159,9 +159,17 @@ class FigureRenderer:
         canvas = compose.blank_canvas(figure.size, self.transparent)
         label_margin = self.label_margin(figure, layout)
         cameras = self.linked_cameras(figure, layout, label_margin)
+        sections = self.section_drawings(figure, layout)
         for index, (panel, box) in enumerate(zip(figure.panels, layout.panels)):
             if panel.kind == "section":
-                self.draw_section_panel(canvas, panel, box, layout.typography, figure.scale_bar)
+                from viewer.figures.section import draw_section
+
+                drawing, scale = sections[index]
+                # Slices share one scale, so one scale bar (under the last) serves them all.
+                bar = figure.scale_bar and index == max(sections)
+                compose.paste_panel(canvas, draw_section(drawing, box.size, typography=layout.typography,
+                                                         transparent=self.transparent, scale_bar=bar,
+                                                         scale=scale, scale_bar_room=figure.scale_bar), box)
                 continue
             picture = Box(box.left + label_margin, box.top, box.width - 2 * label_margin, box.height)
             result = self.render_panel(panel, picture, cameras[index], layout.typography, label_margin)
@@ -320,14 +328,24 @@ class FigureRenderer:
             compose.draw_scale_bar(canvas, box, mm_per_pixel(camera, picture.height), layout.typography)
         return compose.finish_figure(canvas, layout, title=title, caption=caption)
 
-    def draw_section_panel(self, canvas: Image.Image, panel: PanelSpec, box: Box, typography: Typography,
-                           scale_bar: bool) -> None:
-        from viewer.figures.section import render_section
+    def section_drawings(self, figure: FigureSpec, layout: FigureLayout) -> dict[int, tuple[object, float]]:
+        """The slice of each section panel, and one scale (pixels per mm) shared by all of them."""
+        from viewer.figures.section import fit_scale, section_drawing
 
-        set_panel_state(self.model, panel.scene, panel.atrophy)
-        pixels = render_section(self.model, panel.level, box.size, typography=typography,
-                                transparent=self.transparent, scale_bar=scale_bar)
-        compose.paste_panel(canvas, pixels, box)
+        drawings = {}
+        for index, panel in enumerate(figure.panels):
+            if panel.kind == "section":
+                set_panel_state(self.model, panel.scene, panel.atrophy)
+                muscles = None
+                if panel.labels and not panel.label_all:
+                    muscles = tuple(dict.fromkeys(self.atlas.structure(sid).muscle for name in panel.labels
+                                                  for sid in self.model.resolve(name)))
+                drawings[index] = section_drawing(self.model, panel.level, muscles)
+        if not drawings:
+            return {}
+        scale = min(fit_scale(drawing, layout.panels[i].size, typography=layout.typography,
+                              scale_bar=figure.scale_bar) for i, drawing in drawings.items())
+        return {i: (drawing, scale) for i, drawing in drawings.items()}
 
 
 def layer_legend(atlas: Atlas, layers: set[str]) -> tuple[LegendEntry, ...]:

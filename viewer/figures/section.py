@@ -93,11 +93,11 @@ def csa_text(name: str, csa_cm2: float) -> str:
     return f"{name} {csa_cm2:.2f} cm²"
 
 
-def section_drawing(model: SceneModel, disc: str) -> SectionDrawing:
+def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...] | None = None) -> SectionDrawing:
     """The parts and CSA labels of the slice at ``disc`` for the model as displayed.
 
     Muscles: every muscle with a visible structure, per side. Bones: visible bones the plane cuts
-    near the muscles.
+    near the muscles. CSA labels: for the muscles in ``label_muscles`` (default: all shown).
     """
     atlas = model.atlas
     origin, normal = disc_plane(atlas, disc)
@@ -126,7 +126,9 @@ def section_drawing(model: SceneModel, disc: str) -> SectionDrawing:
             key = f"{muscle}/{side}"
             parts.append(SectionPart(key, shown[0].name, "muscle", model.colour(shown[0].id),
                                      tuple(to_slice(loop, origin, axes) for loop in loops)))
-            labels.append(CsaLabel(key, muscle, side, csa_by_side[side], csa_text(shown[0].name, csa_by_side[side])))
+            if label_muscles is None or muscle in label_muscles:
+                labels.append(CsaLabel(key, muscle, side, csa_by_side[side],
+                                       csa_text(shown[0].name, csa_by_side[side])))
     reach = max((np.abs(loop).max() for part in parts for loop in part.loops), default=150.0) * BONE_REACH
     lower_vertebra = disc.upper().split("-")[1]
     notes: list[str] = []
@@ -171,20 +173,78 @@ def render_section(model: SceneModel, disc: str, size: tuple[int, int], *, typog
                         scale_bar=scale_bar, labels=labels)
 
 
+def _below_rows(drawing: SectionDrawing, typo: Typography, scale_bar: bool) -> tuple[int, int, int]:
+    """Heights (px) of the rows under the slice: the P, the note about the bone cut, the scale bar."""
+    letter = compose.line_height(compose.font(typo.body, bold=True))
+    note = compose.line_height(_note_font(typo)) if drawing.notes else 0
+    bar = compose.line_height(compose.font(typo.small)) + typo.body if scale_bar else 0
+    return letter, note, bar
+
+
+def _note_font(typo: Typography):
+    return compose.font(max(9, typo.small * 4 // 5))
+
+
+def _slice_frame(drawing: SectionDrawing, size: tuple[int, int], typo: Typography, labels: bool,
+                 scale_bar: bool = True) -> tuple[Box, np.ndarray, np.ndarray, float]:
+    """Picture box, slice bounds (low, high; mm) and the scale (pixels per mm) that fits them in it."""
+    width, height = size
+    typeface = compose.font(typo.small)
+    margin = margin_width([label.text for label in drawing.labels], typeface, width) if labels else 0
+    letter = compose.line_height(compose.font(typo.body, bold=True))
+    picture = Box(margin, letter, width - 2 * margin, height - letter - sum(_below_rows(drawing, typo, scale_bar)))
+    low, high = field_of_view(drawing)
+    extent = np.maximum(high - low, 1.0)
+    return picture, low, high, float(min(picture.width / extent[0], picture.height / extent[1]))
+
+
+def field_of_view(drawing: SectionDrawing, margin: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper corners (mm) of what the slice shows: the muscles, and the bones among them.
+
+    Bones reaching beyond the muscles (the iliac wings at L5-S1) are cut at the edge, as by an MRI
+    field of view, so that the muscles stay large enough to read.
+    """
+    muscles = [loop for part in drawing.parts if part.kind == "muscle" for loop in part.loops]
+    loops = muscles or [loop for part in drawing.parts for loop in part.loops] or [np.zeros((1, 2))]
+    points = np.concatenate(loops)
+    low, high = points.min(axis=0), points.max(axis=0)
+    for part in drawing.parts:
+        for loop in part.loops:
+            centre = loop.mean(axis=0)
+            if part.kind == "bone" and np.all(centre >= low) and np.all(centre <= high):
+                low, high = np.minimum(low, loop.min(axis=0)), np.maximum(high, loop.max(axis=0))
+    pad = margin * np.maximum(high - low, 1.0)
+    return low - pad, high + pad
+
+
+def fit_scale(drawing: SectionDrawing, size: tuple[int, int], *, typography: Typography | None = None,
+              labels: bool = True, scale_bar: bool = True) -> float:
+    """Pixels per mm at which :func:`draw_section` would fit ``drawing`` in a picture of ``size``.
+
+    Panels showing slices side by side use the smallest of their fit scales, so that their
+    centimetres are the same length.
+    """
+    return _slice_frame(drawing, size, typography or Typography.for_size(size), labels, scale_bar)[3]
+
+
 def draw_section(drawing: SectionDrawing, size: tuple[int, int], *, typography: Typography | None = None,
-                 transparent: bool = False, scale_bar: bool = True, labels: bool = True) -> np.ndarray:
-    """Pixels of a :class:`SectionDrawing`: filled parts, outlines, CSA labels, orientation, scale bar."""
+                 transparent: bool = False, scale_bar: bool = True, labels: bool = True,
+                 scale: float | None = None, scale_bar_room: bool | None = None) -> np.ndarray:
+    """Pixels of a :class:`SectionDrawing`: filled parts, outlines, CSA labels, orientation, scale bar.
+
+    ``scale`` (pixels per mm) may only shrink the slice below the scale that fits it.
+    ``scale_bar_room`` keeps room for a scale bar without drawing one (default: ``scale_bar``), so
+    that slices side by side, of which only one carries the bar, line up.
+    """
+    room = scale_bar if scale_bar_room is None else scale_bar_room
     typo = typography or Typography.for_size(size)
     typeface = compose.font(typo.small)
     width, height = size
-    margin = margin_width([label.text for label in drawing.labels], typeface, width) if labels else 0
-    letter = compose.line_height(compose.font(typo.body, bold=True))
-    picture = Box(margin, letter, width - 2 * margin, height - 2 * letter)
-    points = np.concatenate([loop for part in drawing.parts for loop in part.loops]) if drawing.parts else np.zeros((1, 2))
-    low, high = points.min(axis=0), points.max(axis=0)
+    picture, low, high, fit = _slice_frame(drawing, size, typo, labels, room)
+    margin = picture.left
+    letter = picture.top
     centre = 0.5 * (low + high)
-    extent = np.maximum(high - low, 1.0) * 1.08
-    scale = min(picture.width / extent[0], picture.height / extent[1])  # pixels per mm
+    scale = min(fit, scale) if scale else fit  # pixels per mm
 
     def to_pixels(loop: np.ndarray, factor: int = 1) -> np.ndarray:
         x = picture.left + picture.width / 2 - (loop[:, 0] - centre[0]) * scale  # patient's right on the left
@@ -205,9 +265,19 @@ def draw_section(drawing: SectionDrawing, size: tuple[int, int], *, typography: 
             px = to_pixels(loop, SUPERSAMPLE)
             draw.line([tuple(p) for p in np.vstack([px, px[:1]])], fill=(*edge, 255), width=line_width, joint="curve")
         index_image[_fill_mask(part.loops, to_pixels, (height, width))] = index
-    image = image.resize(size, Image.Resampling.BOX)
-    if not transparent:
-        image = image.convert("RGB")
+    corners = to_pixels(np.array([low, high]))
+    left, right = max(picture.left, int(corners[:, 0].min())), min(picture.right, int(np.ceil(corners[:, 0].max())))
+    top, bottom = max(picture.top, int(corners[:, 1].min())), min(picture.bottom, int(np.ceil(corners[:, 1].max())))
+    drawn = Box(left, top, right - left, bottom - top)
+    # Only the field of view is shown: bones reaching out of it are cut at its edge.
+    image = image.resize(size, Image.Resampling.BOX).crop((drawn.left, drawn.top, drawn.right, drawn.bottom))
+    outside = np.ones((height, width), dtype=bool)
+    outside[drawn.top : drawn.bottom, drawn.left : drawn.right] = False
+    index_image[outside] = -1
+    canvas = Image.new("RGBA", size, (255, 255, 255, 0 if transparent else 255))
+    canvas.paste(image, (drawn.left, drawn.top))
+    image = canvas if transparent else canvas.convert("RGB")
+    compose.frame_if_cut(image, np.asarray(image)[drawn.top : drawn.bottom, drawn.left : drawn.right], drawn)
     draw = ImageDraw.Draw(image)
     if labels and drawing.labels:
         keys = [part.key for part in drawing.parts]
@@ -220,19 +290,19 @@ def draw_section(drawing: SectionDrawing, size: tuple[int, int], *, typography: 
         texts = {label.key: label.text for label in drawing.labels}
         chosen = [(texts[key], anchor, side)
                   for key, anchor, side in choose_anchors(candidates, picture.left + picture.width / 2)]
-        draw_labels(draw, layout_labels(chosen, picture, typeface, margin), typeface)
-    corners = to_pixels(np.array([low, high]))
-    drawn = Box(int(corners[:, 0].min()), int(corners[:, 1].min()), int(np.ptp(corners[:, 0])), int(np.ptp(corners[:, 1])))
+        draw_labels(draw, layout_labels(chosen, picture, typeface, margin, (drawn.left, drawn.right)), typeface)
     _draw_orientation(draw, drawn, size, typo)
+    letter_h, note_h, _ = _below_rows(drawing, typo, scale_bar)
+    below = drawn.bottom + letter_h  # under the P
     if drawing.notes:
-        note_font = compose.font(max(9, typo.small * 4 // 5))
-        note = compose.fit_line("; ".join(drawing.notes), note_font, picture.width)
-        top = min(drawn.bottom + letter + 2, height - compose.line_height(note_font))
-        draw.text((picture.left + (picture.width - compose.text_width(note, note_font)) // 2, top), note,
-                  font=note_font, fill=compose.MUTED_TEXT_COLOUR)
+        note_font = _note_font(typo)
+        note = compose.fit_line("; ".join(drawing.notes), note_font, width)
+        draw.text(((width - compose.text_width(note, note_font)) // 2, below), note, font=note_font,
+                  fill=compose.MUTED_TEXT_COLOUR)
+        below += note_h
     if scale_bar:  # just under the slice, where the eye is, not at the foot of a tall panel
-        compose.draw_scale_bar(image, Box(picture.left, 0, picture.width, min(height, drawn.bottom + 3 * letter)),
-                               1.0 / scale, typo)
+        bar_bottom = min(height, below + compose.line_height(typeface) + typo.body)
+        compose.draw_scale_bar(image, Box(drawn.left, 0, drawn.width, bar_bottom), 1.0 / scale, typo)
     return np.asarray(image)
 
 
