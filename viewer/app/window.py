@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -31,7 +32,7 @@ from viewer.app.atrophy_panel import AtrophyPanel
 from viewer.app.export import ExportOptions, export_pixels
 from viewer.app.export_dialog import ExportDialog
 from viewer.app.info_card import InfoCard, structure_title
-from viewer.app.labels import hide_labels, show_labels
+from viewer.app.labels import LiveLabels
 from viewer.app.layers_panel import LayersPanel
 from viewer.app.picking import StructurePicker
 from viewer.app.undo import UndoRecorder
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.plotter.window_size = (900, 780)  # a size before the first show, for the first framing
         self.renderer = SceneRenderer(self.plotter, model, settings)
         self.picker = StructurePicker(self.renderer, model, self._show_hover_name)
+        self.live_labels = LiveLabels(self.renderer, model)
         self._preset_camera: Camera | None = None
         self.labels_shown = False
         self._framed_on_show = False
@@ -134,12 +136,20 @@ class MainWindow(QMainWindow):
         card_box = QGroupBox("Selected structure")
         card_layout = QVBoxLayout(card_box)
         card_layout.setContentsMargins(4, 4, 4, 4)
-        card_layout.addWidget(self.info_card)
+        scroll = QScrollArea()  # long teaching text scrolls instead of being cut off
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.info_card)
+        card_layout.addWidget(scroll)
+        panel_split = QSplitter(Qt.Orientation.Vertical)
+        panel_split.addWidget(tabs)
+        panel_split.addWidget(card_box)
+        panel_split.setSizes([440, 320])
+        panel_split.setCollapsible(0, False)
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
         panel_layout.setContentsMargins(6, 6, 6, 6)
-        panel_layout.addWidget(tabs, 3)
-        panel_layout.addWidget(card_box, 1)
+        panel_layout.addWidget(panel_split)
         panel.setMinimumWidth(PANEL_WIDTH - 60)
         self.side_panel = panel
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -324,14 +334,19 @@ class MainWindow(QMainWindow):
         self.labels_shown = bool(shown)
         self.labels_action.setChecked(self.labels_shown)
         if not self.labels_shown:
-            hide_labels(self.plotter)
+            self.live_labels.clear()
             self.plotter.render()
         self._refresh_labels()
 
     def _refresh_labels(self) -> None:
         if self.labels_shown:
-            show_labels(self.plotter, self.model, np.asarray(self.renderer.camera.position))
+            self.live_labels.show()
             self.plotter.render()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if self.labels_shown:
+            QTimer.singleShot(0, self._refresh_labels)  # the columns beside the body move with the size
 
     def set_hover(self, enabled: bool) -> None:
         self.picker.hover_enabled = bool(enabled)
