@@ -84,9 +84,20 @@ def test_bones_are_in_the_skeleton_layer(real_atlas: Atlas) -> None:
     assert bones and all(s.layer == "skeleton" for s in bones)
 
 
-def test_muscles_are_closed(real_atlas: Atlas) -> None:
-    open_ = [s.id for s in real_atlas.structures if s.kind == "muscle" and not _mesh(real_atlas, s.id).is_watertight]
+def test_muscles_and_fasciae_are_closed(real_atlas: Atlas) -> None:
+    open_ = [
+        s.id for s in real_atlas.structures
+        if s.kind in ("muscle", "fascia") and not _mesh(real_atlas, s.id).is_watertight
+    ]
     assert not open_
+
+
+def test_closed_after_merging_equal_vertices(real_atlas: Atlas) -> None:
+    """Readers that merge coincident vertices (trimesh's default) still get closed muscles."""
+    for s in real_atlas.structures:
+        if s.kind == "muscle":
+            data = real_atlas.meshes[s.id]
+            assert trimesh.Trimesh(np.asarray(data.vertices, float), data.faces, process=True).is_watertight, s.id
 
 
 def test_muscles_are_wound_outward(real_atlas: Atlas) -> None:

@@ -173,6 +173,24 @@ MUSCLES: dict[str, MuscleInfo] = {
     ),
 }
 
+FASCIA_ID = "thoracolumbar_fascia"
+FASCIA_ENTRY: dict[str, object] = {
+    "name": "Thoracolumbar fascia (posterior layer)", "muscle": FASCIA_ID, "group": "fasciae",
+    "side": "midline", "kind": "fascia", "layer": "superficial", "colour": "#ece6d6",
+    "teaching": {
+        "origin": "Medially: the lumbar and sacral spinous processes and supraspinous ligaments.",
+        "insertion": "Laterally and below: the iliac crest; it blends with the aponeurosis of "
+                     "latissimus dorsi and, at the lateral border of the erector spinae, with the "
+                     "deeper layers of the fascia.",
+        "innervation": "Richly supplied with sensory endings by the dorsal rami; a recognised pain source.",
+        "action": "Encloses the erector spinae and multifidus like a retinaculum; transmits the pull "
+                  "of latissimus dorsi and the abdominal muscles to the lumbar spine.",
+        "notes": "Drawn as its posterior layer over the lumbar region only (T12 to the sacrum), "
+                 "about 2 mm thick so that it renders. It is dissected after latissimus dorsi and "
+                 "before the erector spinae, so it sits in the superficial layer.",
+    },
+}
+
 #: Muscles this module builds itself; the rest come from the landmark builder.
 FASCICLE_MUSCLES = ("multifidus", "iliocostalis", "longissimus", "latissimus_dorsi")
 
@@ -299,6 +317,8 @@ def manifest_text(
 
 def _structure_entry(sid: str, mesh_rel: str, levels: list[str]) -> dict[str, object]:
     side = side_of(sid)
+    if sid == FASCIA_ID:
+        return {"id": sid, **FASCIA_ENTRY, "mesh": mesh_rel, "levels": levels}
     if sid in BONE_NAMES:
         name, group = BONE_NAMES[sid]
         return {"id": sid, "name": name, "muscle": sid, "group": group, "side": side, "kind": "bone",
@@ -388,11 +408,13 @@ def build_atlas(out_dir: Path) -> None:
         reuse=built,
     )
     under_ld = {**built.meshes, **{k: v for k, v in landmark.items() if MUSCLES[_muscle_of(k)].layer != "superficial"}}
+    fascia = fascicle_muscles.build_thoracolumbar_fascia(bones, under_ld, tolerance_mm=TOLERANCE_MM)
+    under_ld[FASCIA_ID] = fascia
     latissimus = build_latissimus(fascicles, bones, under_ld, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM)
     if landmark:
         # The superficial sheets are draped over what lies beneath, which has just changed.
         landmark = _landmark_muscles(bones, {**built.meshes, **latissimus})
-    muscles = {**built.meshes, **landmark, **latissimus}
+    muscles = {**built.meshes, **landmark, **latissimus, FASCIA_ID: fascia}
     for sub in ("bones", "muscles"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
     entries: list[dict[str, object]] = []

@@ -688,6 +688,11 @@ def latissimus_origin_line(
     return np.vstack([spinal, crest])
 
 
+def _on_side(structure_id: str, side: str) -> bool:
+    """Whether a structure lies on ``side`` (midline structures lie on both)."""
+    return structure_id.endswith("_" + side) or not structure_id.endswith(("_left", "_right"))
+
+
 def build_latissimus(
     fascicles: Mapping[str, Fascicle],
     bones: Mapping[str, trimesh.Trimesh],
@@ -717,7 +722,7 @@ def build_latissimus(
         body_ids = [b for b in sorted(bones) if b.startswith(("rib_cage", "scapula_" + side, "vertebra_t", "vertebra_l", "hip_bone_" + side))]
         body_pts = np.concatenate(
             [np.asarray(bones[b].vertices) for b in body_ids]
-            + [np.asarray(deeper[m].vertices) for m in sorted(deeper) if m.endswith(side)]
+            + [np.asarray(deeper[m].vertices) for m in sorted(deeper) if _on_side(m, side)]
         )
         body = radial_map(body_pts[sign * body_pts[:, 0] > -5.0])
         paths, radii = [], []
@@ -739,9 +744,100 @@ def build_latissimus(
         paths = list(fan)
         radii = [radius] * len(paths)
         solid = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum"))]
-        own_side = [deeper[m] for m in sorted(deeper) if m.endswith(side)]
+        own_side = [deeper[m] for m in sorted(deeper) if _on_side(m, side)]
         out[f"latissimus_dorsi_{side}"] = volume.tube_union_surface(
             paths, radii, voxel_mm, solid + own_side, blend_mm=2.0, tolerance_mm=tolerance_mm,
             shadow=own_side,
         )
     return out
+
+
+# --- thoracolumbar fascia ---------------------------------------------------------------------
+
+#: Half-width of the posterior layer of the thoracolumbar fascia from the midline (mm).
+FASCIA_HALF_WIDTH_MM = 82.0
+#: Thickness drawn (mm); the real sheet is thinner but must survive a 1 mm grid.
+FASCIA_THICKNESS_MM = 2.4
+
+
+def fill_missing(values: np.ndarray) -> np.ndarray:
+    """Replace non-finite cells by their nearest finite neighbour (2D)."""
+    from scipy import ndimage
+
+    bad = ~np.isfinite(values)
+    if not bad.any() or bad.all():
+        return values
+    idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
+    return values[tuple(idx)]
+
+
+def fascia_outline(bones: Mapping[str, trimesh.Trimesh], ax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper height (mm) of the fascia's lumbar diamond at each distance ``ax`` from the midline.
+
+    Medially it runs from the T12 spinous process down the sacrum; laterally from the lowest rib
+    level down to the iliac crest, where the latissimus and the erector spinae arise from it.
+    """
+    top_mid = spinous_tip(bones["vertebra_t12"])[2]
+    sacrum = np.asarray(bones["sacrum"].vertices)
+    bottom_mid = sacrum[np.argmin(sacrum[:, 1]), 2] - 10.0
+    crest = np.vstack([crest_points(bones[f"hip_bone_{s}"], (25.0, FASCIA_HALF_WIDTH_MM + 5.0), 10) for s in ("left", "right")])
+    order = np.argsort(np.abs(crest[:, 0]))
+    cx, cz = np.abs(crest[order, 0]), crest[order, 2]
+    bottom = np.interp(ax, np.concatenate([[0.0], cx]), np.concatenate([[bottom_mid], cz]))
+    top = top_mid - 0.55 * ax
+    return bottom, top
+
+
+def build_thoracolumbar_fascia(
+    bones: Mapping[str, trimesh.Trimesh],
+    under: Mapping[str, trimesh.Trimesh],
+    *,
+    voxel_mm: float = 1.0,
+    tolerance_mm: float = 0.2,
+) -> trimesh.Trimesh:
+    """Posterior layer of the thoracolumbar fascia: a thin closed sheet over the lumbar muscles.
+
+    Built as a slab in the distance-field domain: it follows the posterior surface of the
+    erector spinae, multifidus and lumbar spinous processes (seen from behind, smoothed) at a
+    1 mm gap, inside a diamond from T12 to the sacrum and out to the iliac crests.
+
+    Parameters
+    ----------
+    bones : mapping of str to trimesh.Trimesh
+        Bones by structure id.
+    under : mapping of str to trimesh.Trimesh
+        Muscles it lies on (both sides).
+    voxel_mm, tolerance_mm : float
+        Grid spacing and decimation tolerance, mm.
+    """
+    from scipy import ndimage
+
+    spinal = [bones[f"vertebra_l{i}"] for i in range(1, 6)] + [bones["vertebra_t12"]]
+    surf = posterior_surface([*spinal, *(under[k] for k in sorted(under))], spacing=voxel_mm, widen_mm=3.0)
+    x0, x1 = -FASCIA_HALF_WIDTH_MM, FASCIA_HALF_WIDTH_MM
+    zb, zt = fascia_outline(bones, np.array([0.0, FASCIA_HALF_WIDTH_MM]))
+    z0, z1 = min(zb.min(), zt.min()) - 5.0, max(zb.max(), zt.max()) + 5.0
+    ax = np.arange(x0 - 4.0, x1 + 4.0, voxel_mm)
+    az = np.arange(z0 - 4.0, z1 + 4.0, voxel_mm)
+    gx, gz = np.meshgrid(ax, az, indexing="ij")
+    pts = np.column_stack([gx.ravel(), np.zeros(gx.size), gz.ravel()])
+    raw = surf.lookup(pts).reshape(gx.shape)
+    covered = ndimage.binary_closing(np.isfinite(raw), iterations=3)
+    back = fill_missing(raw)
+    # Smooth over the spinous processes and muscle bulges like a stretched sheet; the minimum
+    # filter first keeps the smoothed sheet behind every bump.
+    back = ndimage.gaussian_filter(ndimage.minimum_filter(back, size=9), sigma=4.0)
+    half = FASCIA_THICKNESS_MM / 2.0
+    centre = back - 1.0 - half
+    bottom, top = fascia_outline(bones, np.abs(gx))
+    # Only over something: beyond the muscles' lateral edge the sheet would hang in the air.
+    inside2d = (np.abs(gx) <= FASCIA_HALF_WIDTH_MM) & (gz >= bottom) & (gz <= top) & covered
+    outline = (ndimage.distance_transform_edt(~inside2d) - ndimage.distance_transform_edt(inside2d)) * voxel_mm
+    outline = ndimage.gaussian_filter(outline, sigma=2.5)  # rounds the ragged edge of the mask
+    ay = np.arange(np.nanmin(centre) - 2 * half - 4.0, np.nanmax(centre) + 2 * half + 4.0, voxel_mm)
+    grid = volume.Grid(np.array([ax[0], ay[0], az[0]]), (len(ax), len(ay), len(az)), voxel_mm)
+    slab = np.abs(ay[None, :, None] - centre[:, None, :]) - half
+    field = np.maximum(slab, outline[:, None, :]).astype(np.float32)
+    mesh = volume.field_to_mesh(field, grid)
+    mesh = volume.relax(volume.largest_components(mesh), 10)
+    return volume.simplify(mesh, tolerance_mm) if tolerance_mm > 0 else mesh

@@ -17,6 +17,8 @@ import trimesh
 from scipy import ndimage
 from skimage import measure
 
+#: Blend width (mm) of the smooth maximum used for cuts (CSG difference).
+CUT_BLEND_MM = 1.5
 #: Grid origin jitter (mm) so that voxel columns never pass exactly through mesh vertices.
 _JITTER = np.array([0.0137, 0.0291, 0.0073])
 
@@ -256,7 +258,8 @@ def subtract_meshes(
         return field
     # The voxel distance is terraced; blurring it by about a voxel keeps cut faces smooth.
     other = ndimage.gaussian_filter(signed_distance_from_occupancy(inside, grid.spacing), 1.0)
-    return np.maximum(field, clearance - other)
+    # A smooth maximum rounds the cut edge, which a plain maximum leaves voxel-jagged.
+    return -smooth_min(-field, (other - clearance).astype(field.dtype), CUT_BLEND_MM)
 
 
 def shadow_occupancy(grid: Grid, meshes: Sequence[trimesh.Trimesh], clearance: float) -> np.ndarray:
@@ -305,6 +308,9 @@ def field_to_mesh(field: np.ndarray, grid: Grid) -> trimesh.Trimesh:
     """
     if not (field < 0).any():
         return trimesh.Trimesh()
+    # Samples lying exactly on the level put vertices on grid corners shared by several cubes,
+    # which merge into non-manifold vertices; nudge them off the level.
+    field = np.where(np.abs(field) < 1e-4, np.float32(1e-4), field)
     padded = np.pad(field, 1, constant_values=1e3)
     verts, faces, _, _ = measure.marching_cubes(padded, level=0.0, spacing=(grid.spacing,) * 3)
     verts = verts + grid.origin - grid.spacing
