@@ -30,14 +30,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from viewer.atlas import Atlas
 from viewer.checks import check_option, check_range, parse_colour
 from viewer.errors import DorsumError
-from viewer.levels import SIDES, VERTEBRAE, parse_segment_range
+from viewer.levels import SIDES, VERTEBRAE, disc_position, parse_segment_range
 from viewer.measure import disc_plane, section_faces, side_area, vertex_levels, vertex_sides
+
+if TYPE_CHECKING:
+    from viewer.model import SceneModel
 
 #: Largest CSA loss the model accepts, percent.
 MAX_AMOUNT = 80.0
@@ -436,24 +440,17 @@ def _pair_losses(atlas: Atlas, structure_id: str, displacement: np.ndarray,
     bed = bony_bed(atlas, structure_id)
     vertices = mesh.vertices + displacement
     areas = np.array([
-        side_area(vertices, mesh, bed.levels, bed.sides, disc_plane(atlas, disc), _position(disc), side)
+        side_area(vertices, mesh, bed.levels, bed.sides, disc_plane(atlas, disc), disc_position(disc), side)
         for side, disc in pairs
     ])
     return 100.0 * (1.0 - areas / baseline)
-
-
-def _position(disc: str) -> float:
-    return VERTEBRAE.index(disc.split("-")[0]) + 0.5
 
 
 @lru_cache(maxsize=32)  # memoised per (atlas, structure, range, sides): dragging the amount reuses it
 def calibration(atlas: Atlas, structure_id: str, segments: str, sides: tuple[int, ...]) -> Calibration | None:
     """Calibrate the shrink of a structure for a range and sides (None if nothing there can waste).
 
-    Raises
-    ------
-    DorsumError
-        If the muscle cannot lose :data:`MAX_AMOUNT` percent at some disc (too little tissue off the bone).
+    ``sides`` are side codes (0 left, 1 right, 2 midline) of the vertices that waste.
     """
     bed = bony_bed(atlas, structure_id)
     mesh = atlas.meshes[structure_id]
@@ -462,7 +459,7 @@ def calibration(atlas: Atlas, structure_id: str, segments: str, sides: tuple[int
     discs = tuple(d for d in params.discs if all(v in atlas.spine for v in d.split("-")))
     if not discs:
         return None
-    positions = np.array([_position(d) for d in discs])
+    positions = np.array([disc_position(d) for d in discs])
     weights = disc_weights(bed.levels, positions, low, high)
     guard = _guard_vertices(atlas, structure_id, bed.levels, low, high)
     if guard.any():
@@ -572,7 +569,7 @@ def _affected(atlas: Atlas, structure_id: str, params: AtrophyParams) -> bool:
     return bool(np.isin(sides, _SIDE_CODES[params.side]).any())
 
 
-def _show(model, structure_id: str, vertices: np.ndarray, colour: str) -> None:
+def _show(model: SceneModel, structure_id: str, vertices: np.ndarray, colour: str) -> None:
     """Set displayed vertices and colour, skipping what did not change (each change costs a re-render)."""
     original = model.atlas.meshes[structure_id].vertices
     if not (vertices is original and model.vertices(structure_id) is original):
@@ -581,8 +578,8 @@ def _show(model, structure_id: str, vertices: np.ndarray, colour: str) -> None:
         model.set_colour(structure_id, colour)
 
 
-def apply_atrophy(model, params: AtrophyParams | None) -> None:
-    """Show ``params`` on ``model`` (a :class:`viewer.model.SceneModel`); None restores the healthy muscle.
+def apply_atrophy(model: SceneModel, params: AtrophyParams | None) -> None:
+    """Show ``params`` on ``model``; None restores the healthy muscle.
 
     Sets the displayed vertices (same count and connectivity) and the fat-shifted colour of the
     muscle's structures in one batch, and records the parameters with ``model.set_atrophy``.
