@@ -42,15 +42,27 @@ def fixture_red(pixels: np.ndarray) -> float:
     return float(((r > 60) & (r > 3 * g) & (r > 3 * b)).mean())
 
 
+def bone_beige(pixels: np.ndarray) -> float:
+    """Fraction of the screen in the fixture skeleton's beige (#e8dcc0, shaded): yellowish, not red, not grey."""
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return float(((r - b > 18) & (g - b > 10) & (r - g < 40) & (r > 90)).mean())
+
+
 def panel_grey(pixels: np.ndarray) -> float:
     """Fraction of the screen in the light grey of Qt's window background (the side panel, menus)."""
     return float((np.abs(pixels - 239).max(axis=2) <= 6).mean())
 
 
-def test_dorsum_view_opens_draws_and_closes(x_display, fixture_atlas_dir, tmp_path):
+def test_dorsum_view_with_state_opens_draws_and_closes(x_display, fixture_atlas_dir, tmp_path):
     env = {**os.environ, "DISPLAY": x_display, "QT_QPA_PLATFORM": "xcb"}
     env.pop("WAYLAND_DISPLAY", None)
-    process = subprocess.Popen([sys.executable, "-m", "viewer.cli", "view", "--atlas", str(fixture_atlas_dir)],
+    # A saved view: the skeleton hidden, seen from the left.
+    state = tmp_path / "lecture.toml"
+    state.write_text("format = 1\n[camera]\nview = 'left'\nposition = [-900.0, 0.0, 0.0]\n"
+                     "focal_point = [0.0, 0.0, 0.0]\nup = [0.0, 0.0, 1.0]\nview_angle = 20.0\n"
+                     "[layers.skeleton]\nvisible = false\nopacity = 1.0\n")
+    process = subprocess.Popen([sys.executable, "-m", "viewer.cli", "view", "--atlas", str(fixture_atlas_dir),
+                                "--state", str(state)],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
@@ -64,6 +76,7 @@ def test_dorsum_view_opens_draws_and_closes(x_display, fixture_atlas_dir, tmp_pa
         Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "screen.png")
         assert fixture_red(pixels) > 0.05, "the 3D view is blank"
         assert panel_grey(pixels) > 0.05, "the side panel is missing"
+        assert bone_beige(pixels) < 0.001, "the state file's hidden skeleton is drawn"
         # The body is drawn left of the panel: the red is in the left part of the window.
         columns = np.flatnonzero(((pixels[..., 0] > 60) & (pixels[..., 0] > 3 * pixels[..., 1])).any(axis=0))
         assert columns.max() < 0.75 * SCREEN[0]

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -182,7 +183,12 @@ class AtrophyPanel(QWidget):
         self._pending = None
         titles = {"amount": "Atrophy amount", "fat": "Fat infiltration", "range": "Atrophy levels",
                   "side": "Atrophy side"}
-        self._edit(titles[what], lambda: self.apply(params), merge=f"atrophy:{what}")
+        # A new range or side is calibrated by measurement first (about a second on the real atlas).
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self._edit(titles[what], lambda: self.apply(params), merge=f"atrophy:{what}")
+        finally:
+            QApplication.restoreOverrideCursor()
 
     def apply(self, params: dict[str, Any] | None) -> None:
         """Apply atrophy parameters (plain data) to the model; 0 % and no fat is the healthy muscle."""
