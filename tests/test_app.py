@@ -110,6 +110,31 @@ def test_keyboard_toggles_layers_and_undo_redo(qtbot, window):
     assert window.renderer.actor("column").prop.style == "Surface"
 
 
+def test_closing_with_unsaved_changes_asks(qtbot, window, monkeypatch):
+    window.layers_panel.toggle_layer("deep")
+    assert window.windowTitle().endswith("*")
+    asked = []
+
+    def answer(choice):
+        def question(*args, **kwargs):
+            asked.append(args[1])
+            return choice
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    window.close()
+    assert window.isVisible() and asked == ["Save the view?"]
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Discard))
+    window.close()
+    assert not window.isVisible()
+
+
+def test_key_0_shows_all(qtbot, window):
+    window.layers_panel.show_only_items([window.layers_panel.layer_items["deep"]])
+    qtbot.keyClick(window, Qt.Key.Key_0)
+    assert len(window.model.visible_ids()) == 5
+
+
 def test_opacity_slider_and_show_only(window):
     slider = window.layers_panel.opacity_sliders["superficial"]
     slider.setValue(30)

@@ -202,8 +202,8 @@ class MainWindow(QMainWindow):
             self.addAction(action)
             edit_menu.addAction(action)
         edit_menu.addSeparator()
-        edit_menu.addAction(self._action("Show &all", self.layers_panel.show_all, "Ctrl+A",
-                                         "Show every layer and structure"))
+        edit_menu.addAction(self._action("Show &all", self.layers_panel.show_all, "0",
+                                         "Show every layer and structure, fully opaque"))
         edit_menu.addAction(self._action("&Clear selection", lambda: self.model.set_highlight(None), "Esc"))
 
         view_menu = menu.addMenu("&View")
@@ -235,7 +235,7 @@ class MainWindow(QMainWindow):
             layers_menu.addAction(action)
             self.layer_actions[layer.name] = action
         layers_menu.addSeparator()
-        layers_menu.addAction(self._action("Show all", self.layers_panel.show_all))
+        layers_menu.addAction(edit_menu.actions()[-2])  # the same "Show all" (key 0)
 
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
