@@ -239,3 +239,24 @@ def test_atrophy_settings_follow_the_atrophy_model_rules(fixture_atlas, tmp_path
     text = '[[figures]]\noutput = "a.png"\natrophy = { amount = 30, segments = "L5" }\n'
     with pytest.raises(LessonError, match=r"figures\[0\].atrophy: segments: 'L5' is a single vertebra"):
         load_lesson(write(tmp_path, text), fixture_atlas)
+
+
+def test_figure_with_a_3d_panel_beside_a_section(fixture_atlas_dir, tmp_path):
+    text = """
+[[figures]]
+output = "pair.png"
+size = "480x240"
+only = ["deep", "skeleton"]
+[[figures.panels]]
+caption = "3D"
+[[figures.panels]]
+kind = "section"
+caption = "L4-L5"
+level = "L4-L5"
+"""
+    assert run_lesson(fixture_atlas_dir, write(tmp_path, text), tmp_path / "out") == 0
+    image = np.asarray(Image.open(tmp_path / "out" / "pair.png"))
+    assert image.shape == (240, 480, 3)
+    assert hue_share(image[:, :240], "blue") > 0.01 and hue_share(image[:, 240:], "blue") > 0.005
+    # The section draws the cut faces flat (no shading): the fixture's pure blue appears exactly.
+    assert np.any(np.all(image[:, 240:] == (0x1E, 0x1E, 0xC8), axis=-1))
