@@ -518,7 +518,7 @@ def _solve_knots(atlas: Atlas, structure_id: str, weights: np.ndarray, pairs: tu
     measuring the result at all pairs together. Knots beyond what a pair can lose get the most shrink.
     """
     bed = bony_bed(atlas, structure_id)
-    samples = MAX_SHRINK * np.linspace(0.0, 1.0, 61) ** 2
+    samples = MAX_SHRINK * np.linspace(0.0, 1.0, 31) ** 2
     ones = np.ones(len(pairs))
 
     def losses_at(shrink: np.ndarray) -> np.ndarray:
