@@ -25,11 +25,23 @@ def run_app(args: argparse.Namespace) -> int:
         window.set_view(options.view)
     elif session is not None and session.camera is not None:
         window.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
+    _fit_to_screen(app, window)
     window.show()
     _quit_on_signals(app, window)
     code = app.exec()
     window.shutdown()
     return int(code)
+
+
+def _fit_to_screen(app: QApplication, window: MainWindow) -> None:
+    """Open at the usual size, but never larger than the screen (a 1366x768 lecture-room laptop)."""
+    screen = app.primaryScreen()
+    if screen is None:
+        return
+    available = screen.availableGeometry()
+    width = min(window.width(), int(available.width() * 0.95))
+    height = min(window.height(), int(available.height() * 0.9))
+    window.resize(width, height)
 
 
 def _quit_on_signals(app: QApplication, window: MainWindow) -> None:
