@@ -233,11 +233,14 @@ def _muscle_of(structure_id: str) -> str:
 
 
 def levels_spanned(mesh: trimesh.Trimesh, centres: Mapping[str, np.ndarray]) -> list[str]:
-    """Vertebral levels the mesh spans beside the spine (level coordinate rounded, |x| < 45 mm)."""
+    """Vertebral levels the mesh spans beside the spine (|x| < 45 mm), by height."""
     v = np.asarray(mesh.vertices)
-    # Level planes fan out far from the spine; read the levels off the part near the midline.
+    # Far behind the curved spine the level planes cross; for this summary the height of the
+    # part beside the spine, read against the body centres' heights, is the robust measure.
     near = v[np.abs(v[:, 0]) < 45.0]
-    lv = spine.level_coordinate(near if len(near) else v, centres)
+    z = (near if len(near) else v)[:, 2]
+    zc = np.array([centres[level][2] for level in VERTEBRAE])
+    lv = np.interp(-z, -zc, np.arange(len(VERTEBRAE), dtype=float))
     lo, hi = int(np.floor(lv.min() + 0.5)), int(np.floor(lv.max() + 0.5))
     return list(VERTEBRAE[lo : hi + 1])
 
@@ -355,8 +358,16 @@ def provenance_text(versions: Mapping[str, str], calibration: Mapping[str, Mappi
         "path_step_mm": fascicle_muscles.PATH_STEP_MM, "end_radius_fraction": fascicle_muscles.END_RADIUS_FRACTION,
         "max_snap_mm": fascicle_muscles.MAX_SNAP_MM,
         "longissimus_aponeurosis_level": fascicle_muscles.LONGISSIMUS_APONEUROSIS_LEVEL,
+        "multifidus_blend_mm": fascicle_muscles.MULTIFIDUS_BLEND_MM,
+        "thoracic_lift_end_level": fascicle_muscles.THORACIC_LIFT_END,
+        "latissimus_fascicles": fascicle_muscles.LATISSIMUS_FASCICLES,
+        "latissimus_radius_mm": list(fascicle_muscles.LATISSIMUS_RADIUS_MM),
+        "fascia_thickness_mm": fascicle_muscles.FASCIA_THICKNESS_MM,
+        "fascia_half_width_mm": fascicle_muscles.FASCIA_HALF_WIDTH_MM,
+        "cut_blend_mm": volume.CUT_BLEND_MM,
         "calibration_iterations": CALIBRATION_ITERATIONS,
         "overlap_priority": ["bone", "multifidus", "longissimus", "iliocostalis", "superficial"],
+        "landmark_muscles": "viewer.atlas_build.landmark_muscles (built in two passes, see docs/atlas.md)",
     })
     for group in sorted(calibration):
         record = dict(calibration[group])

@@ -35,6 +35,10 @@ LONGISSIMUS_APONEUROSIS_LEVEL = 21.0
 #: fading out by this level (L2 = 20).
 THORACIC_LIFT_END = 20.0
 
+#: Smooth-union width of the multifidus fascicles (mm): wide enough that the fascicles read as
+#: one muscle mass, as they do in cadavers (few cleavage planes), not as separate rods.
+MULTIFIDUS_BLEND_MM = 4.5
+
 #: Bones that fascicle attachments are snapped onto.
 ATTACHMENT_BONES: tuple[str, ...] = (
     "hip_bone_left", "hip_bone_right", "rib_cage", "sacrum",
@@ -424,7 +428,7 @@ def build_fascicle_muscles(
 
     def surface_of(b: TubeBundle, gain, subtract, tol: float) -> trimesh.Trimesh:
         return volume.tube_union_surface(
-            b.paths, b.radii(gain), voxel_mm, subtract, tolerance_mm=tol
+            b.paths, b.radii(gain), voxel_mm, subtract, tolerance_mm=tol, blend_mm=MULTIFIDUS_BLEND_MM
         )
 
     bundles = {(m, s): bundle(m, s) for m in MUSCLE_PREFIXES for s in ("left", "right")}

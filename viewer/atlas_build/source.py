@@ -200,7 +200,6 @@ BONE_SUBDIVISION: dict[str, int] = {
     "hip_bone_left": 2,
     "hip_bone_right": 2,
     "sacrum": 2,
-    "skull": 1,
     **{f"vertebra_c{i}": 1 for i in range(1, 8)},
     **{f"vertebra_t{i}": 1 for i in range(1, 13)},
     **{f"vertebra_l{i}": 1 for i in range(1, 6)},
