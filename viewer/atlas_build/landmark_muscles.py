@@ -155,8 +155,17 @@ def _overlaps(bounds: np.ndarray, grid: Grid) -> bool:
 
 
 def envelope_grid() -> Grid:
-    """The voxel grid shared by all envelopes."""
-    return grid_around(_ENVELOPE_BOX, 0.0, _ENVELOPE_VOXEL_MM)
+    """The voxel grid shared by all envelopes, mirror-symmetric about the midline.
+
+    An even number of columns puts voxel centres at +-h/2, +-3h/2, ... so the two sides are
+    sampled alike (and no column runs along x = 0, where the vertebra meshes have vertices).
+    """
+    h = _ENVELOPE_VOXEL_MM
+    base = grid_around(_ENVELOPE_BOX, 0.0, h)
+    nx = 2 * int(np.ceil(_ENVELOPE_BOX[1, 0] / h))
+    origin = base.origin.copy()
+    origin[0] = -0.5 * h * (nx - 1)
+    return Grid(origin, (nx, base.shape[1], base.shape[2]), h)
 
 
 def crop(grid: Grid, mask: np.ndarray, box: np.ndarray) -> tuple[Grid, np.ndarray]:
@@ -260,6 +269,36 @@ def paired_lines(
 
 
 # --------------------------------------------------------------------------- sheets
+
+
+def march_out(
+    points: np.ndarray, direction: np.ndarray, envelope: Envelope, clearance: np.ndarray,
+    step: float = 0.5, reach: float = 60.0,
+) -> np.ndarray:
+    """Move each point along a fixed direction until it is ``clearance`` (mm) outside the hull.
+
+    Parameters
+    ----------
+    points : (n, 3) float ndarray
+    direction : (3,) float ndarray
+        Common direction of travel (any length).
+    envelope : Envelope
+    clearance : (n,) float ndarray
+        Wanted distance outside the hull, mm.
+    step, reach : float
+        March step and longest travel, mm.
+
+    Returns
+    -------
+    (n, 3) float ndarray
+    """
+    d = np.asarray(direction, dtype=np.float64)
+    d = d / np.linalg.norm(d)
+    travel = np.full(len(points), reach)
+    for t in np.arange(0.0, reach, step)[::-1]:
+        ok = envelope.distance(points + t * d) >= clearance
+        travel = np.where(ok, t, travel)
+    return points + travel[:, None] * d
 
 
 def drape_sheet(
@@ -527,7 +566,12 @@ def build_rhomboid(marks: Landmarks, side: str, which: str, envelope: Envelope) 
     o = o + np.outer(0.5 * thick[:, 0], [lm.side_sign(side), 0.0, 0.0]) + [0.0, 3.0, 0.0]
     i = i + np.outer(0.5 * thick[:, -1], scap.normal)
     hug = 0.6 * _edge_taper(n, 0.15, 0.2)[:, None] * np.ones((1, nv))
-    mid = drape_sheet(o, i, envelope, 1.0 + 0.5 * thick, hug=hug)
+    # Leave the spines backward and outward before draping: pushed out along the hull's gradient
+    # the sheet would have to choose between climbing over the spine's ridge and sliding off it.
+    lift = 1.0 + 0.5 * thick
+    o_out = march_out(o, np.array([0.4 * lm.side_sign(side), -1.0, 0.0]), envelope, lift[:, 1])
+    mid = drape_sheet(o_out, i, envelope, lift[:, 1:], hug=hug[:, 1:])
+    mid = np.concatenate([o[:, None], mid], axis=1)
     return thick_sheet_surface(mid, thick, voxel_mm=0.8, tolerance_mm=0.05)
 
 
@@ -692,8 +736,8 @@ def _manifold(mesh: trimesh.Trimesh):
 def carve(mesh: trimesh.Trimesh, cutters: Sequence[trimesh.Trimesh]) -> trimesh.Trimesh:
     """Closed boolean difference ``mesh - union(cutters)`` (manifold3d).
 
-    Where two sheets share an attachment the more superficial one keeps the space, so the
-    deeper one is carved. Returns ``mesh`` unchanged if the result would not be a closed mesh.
+    Where a deeper bundle fills the floor of a groove, the muscle laid over it gives way there.
+    Returns ``mesh`` unchanged if the result would not be a closed mesh.
     """
     import manifold3d
 
@@ -709,7 +753,8 @@ def carve(mesh: trimesh.Trimesh, cutters: Sequence[trimesh.Trimesh]) -> trimesh.
                              np.asarray(out.tri_verts, dtype=np.int64), process=False)
     if not (result.is_watertight and result.is_winding_consistent) or result.volume <= 0:
         return mesh
-    return largest_components(result, min_fraction=0.05)
+    # Slivers cut off at shared attachments are dropped: the muscle stays one piece.
+    return decimate(largest_components(result, min_fraction=0.5), 0.05)
 
 
 def decimate(mesh: trimesh.Trimesh, tolerance_mm: float, max_faces: int = _MAX_FACES) -> trimesh.Trimesh:
@@ -784,16 +829,17 @@ def build_landmark_muscles(
     for side in SIDES:
         out[f"rotatores_{side}"] = _tubes(*rotatores_paths(marks, side, bone_env), closed_bones)
 
-    # Semispinalis lies on multifidus and rotatores, not in the groove they fill.
     mask |= union_mask(grid, _pick(deeper, ("multifidus",)))
-    mask |= union_mask(grid, [out[f"rotatores_{s}"] for s in SIDES])
     mf_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
-        out[f"semispinalis_{side}"] = _tubes(*semispinalis_paths(marks, side, mf_env), closed_bones, 5.0)
+        semi = _tubes(*semispinalis_paths(marks, side, mf_env), closed_bones, 5.0)
+        # Rotatores keep the floor of the groove; semispinalis lies over them.
+        out[f"semispinalis_{side}"] = carve(semi, [out[f"rotatores_{side}"]])
     mask |= union_mask(grid, [out[f"semispinalis_{s}"] for s in SIDES])
     ss_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
-        out[f"spinalis_{side}"] = _tubes(*spinalis_paths(marks, side, ss_env), closed_bones)
+        spinalis = _tubes(*spinalis_paths(marks, side, ss_env), closed_bones)
+        out[f"spinalis_{side}"] = carve(spinalis, [out[f"rotatores_{side}"]])
 
     mask |= union_mask(grid, _pick(deeper, ("iliocostalis", "longissimus")))
     mask |= union_mask(grid, [out[f"spinalis_{s}"] for s in SIDES])
@@ -808,10 +854,4 @@ def build_landmark_muscles(
     top_env = envelope_from_mask(grid, mask, closing_mm=16.0)
     for side in SIDES:
         out[f"trapezius_{side}"] = build_trapezius(marks, side, top_env)
-    trapezii = [out[f"trapezius_{s}"] for s in SIDES]
-    for side in SIDES:
-        out[f"rhomboid_major_{side}"] = carve(out[f"rhomboid_major_{side}"], trapezii)
-        out[f"rhomboid_minor_{side}"] = carve(
-            out[f"rhomboid_minor_{side}"], [*trapezii, out[f"levator_scapulae_{side}"]]
-        )
     return {key: out[key] for key in LANDMARK_MUSCLE_IDS}
