@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import ImageDraw
 
 from viewer.atlas import Atlas
 from viewer.atrophy import AtrophyParams, apply_atrophy
