@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from viewer.app.info_card import structure_title
 from viewer.model import SceneModel
 
 Edit = Callable[..., None]
@@ -82,7 +83,7 @@ class LayersPanel(QWidget):
             self.tree.setItemWidget(layer_item, 1, self._opacity_slider(layer.name))
             by_muscle: dict[str, list] = {}
             for structure in members:
-                by_muscle.setdefault(structure.muscle, []).append(structure)
+                by_muscle.setdefault(_row_key(structure), []).append(structure)
             for muscle, structures in by_muscle.items():
                 if len(structures) == 1:
                     structure = structures[0]
@@ -97,7 +98,7 @@ class LayersPanel(QWidget):
                 for structure in structures:
                     label = SIDE_LABELS.get(structure.side, structure.name)
                     if sum(s.side == structure.side for s in structures) > 1:
-                        label = structure.name
+                        label = structure_title(structure)
                     item = self._item(muscle_item, label, [structure.id], None)
                     item.setToolTip(0, structure.name)
                     self.structure_items[structure.id] = item
@@ -217,8 +218,15 @@ class LayersPanel(QWidget):
             self._refreshing = False
 
 
+def _row_key(structure) -> str:
+    """Rows group a muscle's left and right parts; bones group by region (vertebral column, ...)."""
+    return structure.muscle if structure.kind == "muscle" else f"group:{structure.group}"
+
+
 def _muscle_label(muscle: str, structures: list) -> str:
     """Row label of a muscle: its name without the side ("Multifidus (left)" -> "Multifidus")."""
+    if muscle.startswith("group:"):
+        return muscle.removeprefix("group:").replace("_", " ").capitalize()
     name = structures[0].name
     for word in ("left", "right", "Left", "Right"):
         name = name.replace(f"({word})", "").replace(f", {word}", "").replace(f" {word}", "")
