@@ -106,3 +106,16 @@ def test_import_viewer_loads_no_qt_or_vtk():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vertex_colours_emit_once_and_check_shape(model):
+    slot = Mock()
+    model.events.colour.connect(slot)
+    n = len(model.atlas.meshes["mf_left"].vertices)
+    colours = np.tile([1.0, 0.9, 0.4], (n, 1))
+    model.set_vertex_colours("mf_left", colours)
+    model.set_vertex_colours("mf_left", colours.copy())  # unchanged: no event, no re-render
+    model.set_vertex_colours("mf_left", None)
+    assert [c.args[0] for c in slot.call_args_list] == [("mf_left",), ("mf_left",)]
+    with pytest.raises(ValueError, match=r"expected \(%d, 3\)" % n):
+        model.set_vertex_colours("mf_left", colours[:-1])

@@ -550,6 +550,21 @@ def fat_colour(colour: str, fat: float) -> str:
     return "#" + "".join(f"{int(round(c * 255)):02x}" for c in mixed)
 
 
+def fat_weights(atlas: Atlas, structure_id: str, params: AtrophyParams) -> np.ndarray:
+    """Per-vertex fat fraction shown, (n,) in [0, 1]: the fat percent where the muscle wastes, fading
+    with the same fall-off as the wasting, and 0 on the other side and at other levels."""
+    low, high = params.level_range
+    on_side = np.isin(vertex_sides(atlas, structure_id), _SIDE_CODES[params.side])
+    return level_profile(vertex_levels(atlas, structure_id), low, high) * on_side * (params.fat / 100.0)
+
+
+def fat_vertex_colours(colour: str, weights: np.ndarray) -> np.ndarray:
+    """``colour`` mixed toward :data:`FAT_COLOUR` by per-vertex ``weights``, (n, 3) floats in [0, 1]."""
+    rgb = np.array(parse_colour("colour", colour))
+    fat_rgb = np.array(parse_colour("fat colour", FAT_COLOUR))
+    return (1.0 - weights)[:, None] * rgb + weights[:, None] * fat_rgb
+
+
 def atrophied_vertices(atlas: Atlas, structure_id: str, params: AtrophyParams) -> np.ndarray:
     """Displayed vertices of one structure under ``params``, (n, 3) mm (the atlas geometry if untouched)."""
     original = atlas.meshes[structure_id].vertices
@@ -569,13 +584,15 @@ def _affected(atlas: Atlas, structure_id: str, params: AtrophyParams) -> bool:
     return bool(np.isin(sides, _SIDE_CODES[params.side]).any())
 
 
-def _show(model: SceneModel, structure_id: str, vertices: np.ndarray, colour: str) -> None:
-    """Set displayed vertices and colour, skipping what did not change (each change costs a re-render)."""
+def _show(model: SceneModel, structure_id: str, vertices: np.ndarray, colour: str,
+          vertex_colours: np.ndarray | None = None) -> None:
+    """Set displayed vertices and colours, skipping what did not change (each change costs a re-render)."""
     original = model.atlas.meshes[structure_id].vertices
     if not (vertices is original and model.vertices(structure_id) is original):
         model.set_vertices(structure_id, vertices)
     if model.colour(structure_id) != colour:
         model.set_colour(structure_id, colour)
+    model.set_vertex_colours(structure_id, vertex_colours)
 
 
 def apply_atrophy(model: SceneModel, params: AtrophyParams | None) -> None:
@@ -602,6 +619,9 @@ def apply_atrophy(model: SceneModel, params: AtrophyParams | None) -> None:
                 _show(model, sid, atlas.meshes[sid].vertices, structure.colour)
                 continue
             affected = params.fat > 0.0 and _affected(atlas, sid, params)
+            # The structure's one colour (legend, sections, 3D export) takes the fat fraction; the 3D
+            # view shows the fat only where the muscle wastes.
             _show(model, sid, atrophied_vertices(atlas, sid, params),
-                  fat_colour(structure.colour, params.fat) if affected else structure.colour)
+                  fat_colour(structure.colour, params.fat) if affected else structure.colour,
+                  fat_vertex_colours(structure.colour, fat_weights(atlas, sid, params)) if affected else None)
         model.set_atrophy(params)

@@ -40,6 +40,7 @@ class SceneModel:
         self._visible = {sid: True for sid in atlas.structure_ids}
         self._opacity = {sid: 1.0 for sid in atlas.structure_ids}
         self._colour = {s.id: s.colour for s in atlas.structures}
+        self._vertex_colours: dict[str, np.ndarray] = {}
         self._vertices: dict[str, np.ndarray] = {}
         self._highlight: str | None = None
         self._atrophy: Any = None
@@ -152,6 +153,29 @@ class SceneModel:
     def set_colour(self, structure_id: str, colour: str) -> None:
         self._colour[self._structure(structure_id)] = colour
         self._emit("colour", (structure_id,))
+
+    def vertex_colours(self, structure_id: str) -> np.ndarray | None:
+        """Per-vertex displayed colours, (n, 3) float in [0, 1], or None for one colour everywhere.
+
+        Used where a colour varies over a structure, e.g. fat only at the levels that waste.
+        """
+        return self._vertex_colours.get(self._structure(structure_id))
+
+    def set_vertex_colours(self, structure_id: str, colours: np.ndarray | None) -> None:
+        sid = self._structure(structure_id)
+        if colours is None:
+            if self._vertex_colours.pop(sid, None) is not None:
+                self._emit("colour", (sid,))
+            return
+        colours = np.asarray(colours, dtype=np.float64)
+        expected = (len(self.atlas.meshes[sid].vertices), 3)
+        if colours.shape != expected:
+            raise ValueError(f"vertex colours of {sid}: shape {colours.shape}, expected {expected}")
+        previous = self._vertex_colours.get(sid)
+        if previous is not None and np.array_equal(previous, colours):
+            return
+        self._vertex_colours[sid] = np.clip(colours, 0.0, 1.0)
+        self._emit("colour", (sid,))
 
     @property
     def highlight(self) -> str | None:

@@ -19,6 +19,7 @@ from viewer.checks import parse_colour
 from viewer.model import SceneModel
 from viewer.views import DEFAULT_VIEW, fit_distance, view_preset
 
+_VERTEX_COLOURS = "displayed_colours"
 # The largest side llvmpipe renders in one piece; larger exports are tiled by VTK.
 MAX_SINGLE_RENDER = 8192
 
@@ -174,13 +175,31 @@ class SceneRenderer:
         self._actors[sid].prop.opacity = self.model.opacity(sid)
 
     def _apply_colour(self, sid: str) -> None:
-        colour = np.array(parse_colour("colour", self.model.colour(sid)))
-        prop = self._actors[sid].prop
-        if sid == self.model.highlight:
-            colour = 0.45 * colour + 0.55 * np.array(parse_colour("highlight", self.settings.highlight_colour))
-        prop.color = tuple(colour)
+        highlighted = sid == self.model.highlight
+        colour = self._highlighted(np.array(parse_colour("colour", self.model.colour(sid))), highlighted)
+        actor = self._actors[sid]
+        actor.prop.color = tuple(colour)
         if self.settings.lighting != "flat":
-            prop.ambient = 0.25 if sid == self.model.highlight else 0.0
+            actor.prop.ambient = 0.25 if highlighted else 0.0
+        self._apply_vertex_colours(sid, highlighted)
+
+    def _apply_vertex_colours(self, sid: str, highlighted: bool) -> None:
+        colours = self.model.vertex_colours(sid)
+        mapper = self._actors[sid].mapper
+        if colours is None:
+            mapper.ScalarVisibilityOff()
+            return
+        rgb = np.round(self._highlighted(colours, highlighted) * 255.0).astype(np.uint8)
+        self._meshes[sid].point_data[_VERTEX_COLOURS] = rgb
+        mapper.SetScalarModeToUsePointFieldData()
+        mapper.SelectColorArray(_VERTEX_COLOURS)
+        mapper.SetColorModeToDirectScalars()
+        mapper.ScalarVisibilityOn()
+
+    def _highlighted(self, colour: np.ndarray, highlighted: bool) -> np.ndarray:
+        if not highlighted:
+            return colour
+        return 0.45 * colour + 0.55 * np.array(parse_colour("highlight", self.settings.highlight_colour))
 
     def _update_depth_peeling(self) -> None:
         # Depth peeling costs several passes on a CPU renderer: only when something is translucent.
