@@ -336,6 +336,18 @@ def _structure_entry(sid: str, mesh_rel: str, levels: list[str]) -> dict[str, ob
             "kind": "muscle", "layer": info.layer, "mesh": mesh_rel, "levels": levels, "teaching": teaching}
 
 
+def closed_for_any_reader(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Copy of a closed mesh whose distinct vertices never share a (float32) position.
+
+    Readers that merge equal positions (trimesh's default) would otherwise fuse pinch-point
+    vertices into non-manifold ones and see the surface as open.
+    """
+    vertices = volume.separate_coincident(np.asarray(mesh.vertices), np.asarray(mesh.faces))
+    out = trimesh.Trimesh(vertices, mesh.faces, process=False)
+    out.vertex_attributes.update(mesh.vertex_attributes)
+    return out
+
+
 def write_ply(mesh: trimesh.Trimesh, path: Path) -> None:
     """Binary little-endian PLY with per-vertex attributes (deterministic bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -439,6 +451,7 @@ def build_atlas(out_dir: Path) -> None:
         if mesh.is_empty:
             continue
         rel = f"muscles/{sid}.ply"
+        mesh = closed_for_any_reader(mesh)
         if _muscle_of(sid) == "multifidus":
             mesh = with_level_data(mesh, centres, side_of(sid))
         write_ply(mesh, out_dir / rel)
