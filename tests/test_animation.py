@@ -75,3 +75,12 @@ def test_frame_option_makes_a_close_up(fixture_atlas_dir, tmp_path):
     assert animate(fixture_atlas_dir, close, *common, "--frame", "mf_left") == 0
     blue = lambda f: ((f[..., 2] > 80) & (f[..., 2] > 2 * f[..., 0])).mean()  # noqa: E731
     assert blue(read_gif(close)[0].astype(int)) > 2 * blue(read_gif(wide)[0].astype(int)) > 0
+
+
+def test_peel_stages_are_named():
+    from viewer.figures.animation import peel_stage
+
+    assert peel_stage({"superficial": 1.0, "intermediate": 1.0}, "deep") == "All layers"
+    assert peel_stage({"superficial": 0.4, "intermediate": 1.0}, "deep") == "Removing the superficial layer"
+    assert peel_stage({"superficial": 0.0, "intermediate": 1.0}, "deep") == "Intermediate layer"
+    assert peel_stage({"superficial": 0.0, "intermediate": 0.0}, "deep") == "Deep layer"

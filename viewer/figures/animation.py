@@ -144,7 +144,18 @@ def peel_frames(renderer: SceneRenderer, spec: AnimationSpec, view: str,
             for layer, value in opacities.items():
                 model.set_layer_visible(layer, value > 0.0)
                 model.set_opacity(layer, max(value, 0.0))
-        yield renderer.screenshot(spec.size)
+        yield caption_frame(renderer.screenshot(spec.size), peel_stage(opacities, muscle_layers[-1]))
+
+
+def peel_stage(opacities: dict[str, float], deepest: str) -> str:
+    """What a peel frame shows, in words: all layers, the layer fading away, or the deepest one left."""
+    fading = [layer for layer, value in opacities.items() if 0.0 < value < 1.0]
+    if fading:
+        return f"Removing the {fading[0]} layer"
+    if all(value == 1.0 for value in opacities.values()):
+        return "All layers"
+    remaining = [layer for layer, value in opacities.items() if value == 1.0]
+    return f"{(remaining or [deepest])[0].capitalize()} layer"
 
 
 def caption_frame(frame: np.ndarray, text: str) -> np.ndarray:
