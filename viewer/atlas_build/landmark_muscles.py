@@ -475,8 +475,21 @@ def _border_between(scap: lm.ScapulaLandmarks, start: np.ndarray, stop: np.ndarr
     return part if i <= j else part[::-1]
 
 
-def trapezius_lines(marks: Landmarks, side: str, n_fibres: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Origin and insertion lines of one trapezius, and the part (0 desc., 1 transv., 2 asc.) per fibre."""
+def trapezius_lines(
+    marks: Landmarks, side: str, n_fibres: int = 96
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matching origin and insertion lines of one trapezius.
+
+    Occipital and upper nuchal fibres go to the lateral third of the clavicle, lower nuchal ones
+    to the acromion, C7-T3 to the spine of the scapula and T4-T12 converge on its root.
+
+    Returns
+    -------
+    origin, insertion : (n, 3) float ndarray
+        Fibre ``j`` runs from ``origin[j]`` to ``insertion[j]`` (mm).
+    part : (n,) int ndarray
+        0 descending, 1 transverse, 2 ascending part, per fibre.
+    """
     s = lm.side_sign(side)
     snl = marks.skull.superior_nuchal_line[side]
     snl = snl[~np.isnan(snl).any(axis=1)]
@@ -485,7 +498,7 @@ def trapezius_lines(marks: Landmarks, side: str, n_fibres: int = 96) -> tuple[np
     c7 = _sp(marks, "C7", side)
     # The nuchal ligament's free edge runs from the protuberance to C7 behind the cervical spines.
     lig = np.linspace(eop, c7, 12)
-    lig[:, 0] = s * 2.0
+    lig[:, 0] = s * 1.0
     spines = np.array([_sp(marks, lv, side) for lv in _levels("C7", "T12")])
     t3 = 4
     scap = marks.scapula[side]
@@ -624,7 +637,8 @@ def levator_scapulae_paths(marks: Landmarks, side: str, envelope: Envelope) -> t
 def spinalis_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple[list, list]:
     """Fascicles from the spines of T11-L2 to the spines of T2-T8, hugging the spinous processes."""
     s = lm.side_sign(side)
-    pairs = [("T2", "L2"), ("T3", "L2"), ("T4", "L1"), ("T5", "L1"), ("T6", "T12"), ("T7", "T12"), ("T8", "T11")]
+    pairs = [("T2", "L2"), ("T3", "L2"), ("T4", "L1"), ("T5", "L1"),
+             ("T6", "T12"), ("T7", "T12"), ("T8", "T11")]
     paths, radii = [], []
     for k, (top, bottom) in enumerate(pairs):
         levels = _levels(top, bottom)
@@ -845,12 +859,14 @@ def build_landmark_muscles(
     mask |= union_mask(grid, [out[f"spinalis_{s}"] for s in SIDES])
     es_env = envelope_from_mask(grid, mask, closing_mm=5.0)
     for side in SIDES:
-        out[f"levator_scapulae_{side}"] = _tubes(*levator_scapulae_paths(marks, side, es_env), closed_bones, 4.0)
+        levator = levator_scapulae_paths(marks, side, es_env)
+        out[f"levator_scapulae_{side}"] = _tubes(*levator, closed_bones, 4.0)
         out[f"rhomboid_major_{side}"] = build_rhomboid(marks, side, "major", es_env)
         out[f"rhomboid_minor_{side}"] = build_rhomboid(marks, side, "minor", es_env)
 
     mask |= union_mask(grid, _pick(deeper, ("latissimus",)))
-    mask |= union_mask(grid, [out[f"{m}_{s}"] for m in ("rhomboid_major", "rhomboid_minor", "levator_scapulae") for s in SIDES])
+    under_trapezius = ("rhomboid_major", "rhomboid_minor", "levator_scapulae")
+    mask |= union_mask(grid, [out[f"{m}_{s}"] for m in under_trapezius for s in SIDES])
     top_env = envelope_from_mask(grid, mask, closing_mm=16.0)
     for side in SIDES:
         out[f"trapezius_{side}"] = build_trapezius(marks, side, top_env)
