@@ -149,3 +149,10 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_plain_dorsum_with_options_means_view(monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["--hide", "superficial"]) == 2
+    assert "dorsum view: error: no display" in capsys.readouterr().err

@@ -40,9 +40,10 @@ def _prefer_headless_vtk() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for user errors)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["view", *(argv or [])])
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not words or (words[0].startswith("-") and words[0] not in ("-h", "--help", "--version")):
+        words = ["view", *words]  # plain `dorsum [view options]` opens the viewer
+    args = parser.parse_args(words)
     _prefer_headless_vtk()
     try:
         return int(args.run(args) or 0)
