@@ -504,7 +504,9 @@ def build_fascicle_muscles(
     return FascicleMuscles(dict(sorted(meshes.items())), calibration)
 
 
-def _calibration_record(knots, gains, achieved, targets) -> dict[str, object]:
+def _calibration_record(
+    knots: Sequence[float], gains: Sequence[float], achieved: Mapping[str, float], targets: Mapping[str, float]
+) -> dict[str, object]:
     return {
         "knots_level": [round(float(k), 3) for k in knots],
         "radius_gain": [round(float(g), 4) for g in gains],
