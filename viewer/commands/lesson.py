@@ -15,7 +15,11 @@ from viewer.scene_options import add_atlas_argument, load_atlas_from_args
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("lesson", help="render all figures of a lesson file (see docs/lessons.md)")
+    parser = subparsers.add_parser(
+        "lesson", help="render all figures of a lesson file (see docs/lessons.md)",
+        description="Render every figure a lesson file lists, the same pixels every time. The whole file is "
+                    "checked first and every problem reported at once; nothing is rendered until it is valid. "
+                    "Examples: lessons/three-layers.toml, lessons/multifidus-atrophy.toml; format: docs/lessons.md.")
     parser.add_argument("file", type=Path, metavar="FILE", help="lesson file (.toml)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the figures (created if missing)")
     add_atlas_argument(parser)
