@@ -850,7 +850,7 @@ def build_landmark_muscles(
         # Rotatores keep the floor of the groove; semispinalis lies over them.
         out[f"semispinalis_{side}"] = carve(semi, [out[f"rotatores_{side}"]])
     mask |= union_mask(grid, [out[f"semispinalis_{s}"] for s in SIDES])
-    ss_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
+    ss_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=8.0)
     for side in SIDES:
         spinalis = _tubes(*spinalis_paths(marks, side, ss_env), closed_bones)
         out[f"spinalis_{side}"] = carve(spinalis, [out[f"rotatores_{side}"]])
