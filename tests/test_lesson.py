@@ -260,3 +260,21 @@ level = "L4-L5"
     assert hue_share(image[:, :240], "blue") > 0.01 and hue_share(image[:, 240:], "blue") > 0.005
     # The section draws the cut faces flat (no shading): the fixture's pure blue appears exactly.
     assert np.any(np.all(image[:, 240:] == (0x1E, 0x1E, 0xC8), axis=-1))
+
+
+def test_atrophy_the_model_refuses_fails_before_any_figure_is_written(fixture_atlas_dir, tmp_path, capsys,
+                                                                    monkeypatch):
+    import viewer.atrophy
+    from viewer.errors import DorsumError
+
+    def refuse(model, params):
+        if params.amount > 60:
+            raise DorsumError(f"atrophy: mf_left can lose at most 60% of its area (asked: {params.amount:g}%)")
+
+    monkeypatch.setattr(viewer.atrophy, "apply_atrophy", refuse)
+    text = GOOD + '\n[[figures]]\noutput = "wasted.png"\natrophy = { amount = 75, segments = "L4-S1" }\n'
+    out = tmp_path / "out"
+    assert run_lesson(fixture_atlas_dir, write(tmp_path, text), out) == 2
+    err = capsys.readouterr().err
+    assert "figures[2].atrophy (wasted.png): atrophy: mf_left can lose at most 60%" in err
+    assert not out.exists()

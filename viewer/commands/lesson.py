@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from viewer import __version__
-from viewer.figures.lesson import FigureSpec, Lesson, check_lesson_outputs, load_lesson
+from viewer.figures.lesson import FigureSpec, Lesson, check_lesson_atrophy, check_lesson_outputs, load_lesson
 from viewer.output import save_png
 from viewer.scene_options import add_atlas_argument, load_atlas_from_args
 
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     atlas = load_atlas_from_args(args)
     lesson = load_lesson(args.file, atlas)
+    check_lesson_atrophy(lesson, atlas)
     folder = check_lesson_outputs(lesson, args.out, overwrite=args.overwrite)
     atlas_label = f"{atlas.name} {atlas.version}"
     written: list[Path] = []

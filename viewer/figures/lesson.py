@@ -151,6 +151,36 @@ def check_lesson_outputs(lesson: Lesson, out_dir: str | Path, *, overwrite: bool
     return folder
 
 
+def check_lesson_atrophy(lesson: Lesson, atlas: Atlas) -> None:
+    """Apply each atrophy setting of ``lesson`` once, without rendering, so that one the model cannot
+    reach (e.g. more CSA loss than the muscle's bony bed allows) fails before any figure is written.
+
+    The atrophy model memoises its calibration, so the figures reuse this work.
+    """
+    from viewer.atrophy import apply_atrophy
+    from viewer.model import SceneModel
+
+    model = SceneModel(atlas)
+    problems: list[str] = []
+    checked: dict[AtrophyParams, str | None] = {}
+    for i, figure in enumerate(lesson.figures):
+        for j, panel in enumerate(figure.panels):
+            params = panel.atrophy
+            if params is None:
+                continue
+            if params not in checked:
+                try:
+                    apply_atrophy(model, params)
+                    checked[params] = None
+                except DorsumError as exc:
+                    checked[params] = str(exc)
+            if checked[params] is not None:
+                where = f"figures[{i}]" + (f".panels[{j}]" if len(figure.panels) > 1 else "")
+                problems.append(f"{where}.atrophy ({figure.output}): {checked[params]}")
+    if problems:
+        raise LessonError(str(lesson.source), problems)
+
+
 class _LessonReader:
     """Collects every problem of a lesson, then builds the :class:`Lesson` or raises."""
 
