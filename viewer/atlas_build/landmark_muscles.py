@@ -540,7 +540,20 @@ def trapezius_thickness(part_of: np.ndarray, nv: int) -> np.ndarray:
 
 
 def build_trapezius(marks: Landmarks, side: str, envelope: Envelope) -> trimesh.Trimesh:
-    """One trapezius: a continuous triangular sheet from the occiput and C7-T12 to the shoulder."""
+    """One trapezius: a continuous triangular sheet from the occiput and C7-T12 to the shoulder.
+
+    Parameters
+    ----------
+    marks : Landmarks
+    side : {"left", "right"}
+    envelope : Envelope
+        Hull of everything the trapezius covers (bones, deeper muscles, rhomboids, levator).
+
+    Returns
+    -------
+    trimesh.Trimesh
+        Closed slab (mm), 2-6.5 mm thick, thickest in the descending part.
+    """
     o, i, part_of = trapezius_lines(marks, side)
     nv = 40
     thick = trapezius_thickness(part_of, nv)
@@ -554,7 +567,23 @@ def build_trapezius(marks: Landmarks, side: str, envelope: Envelope) -> trimesh.
 
 
 def build_rhomboid(marks: Landmarks, side: str, which: str, envelope: Envelope) -> trimesh.Trimesh:
-    """Rhomboid major (SPs T2-T5) or minor (nuchal ligament, SPs C7-T1) to the medial border."""
+    """Rhomboid major (SPs T2-T5) or minor (nuchal ligament, SPs C7-T1) to the medial border.
+
+    Parameters
+    ----------
+    marks : Landmarks
+    side : {"left", "right"}
+    which : {"major", "minor"}
+    envelope : Envelope
+        Hull of the bones and the muscles under the rhomboids.
+
+    Returns
+    -------
+    trimesh.Trimesh
+        Closed, flat parallelogram slab (mm).
+    """
+    if which not in ("major", "minor"):
+        raise ValueError(f"which must be 'major' or 'minor', got {which!r}")
     scap = marks.scapula[side]
     if which == "major":
         origin = np.array([_sp(marks, lv, side, 0.5) for lv in _levels("T2", "T5")])
@@ -612,7 +641,15 @@ def _belly(n: int, end: float, mid: float, power: float = 0.7) -> np.ndarray:
 
 
 def levator_scapulae_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple[list, list]:
-    """Four slips from the transverse processes C1-C4 converging on the superior angle."""
+    """Four slips from the transverse processes C1-C4 converging on the superior angle.
+
+    Returns
+    -------
+    paths : list of (n, 3) float ndarray
+        Fascicle polylines, mm, laid outside ``envelope``.
+    radii : list of (n,) float ndarray
+        Tube radius along each path, mm.
+    """
     scap = marks.scapula[side]
     upper = resample(_border_between(scap, scap.superior_angle, scap.spine_root), 6)
     # The C1 slip ends lowest and the C4 slip highest, so the strap twists on its way down.
@@ -635,7 +672,15 @@ def levator_scapulae_paths(marks: Landmarks, side: str, envelope: Envelope) -> t
 
 
 def spinalis_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple[list, list]:
-    """Fascicles from the spines of T11-L2 to the spines of T2-T8, hugging the spinous processes."""
+    """Fascicles from the spines of T11-L2 to the spines of T2-T8, hugging the spinous processes.
+
+    Returns
+    -------
+    paths : list of (n, 3) float ndarray
+        Fascicle polylines, mm, laid outside ``envelope``.
+    radii : list of (n,) float ndarray
+        Tube radius along each path, mm.
+    """
     s = lm.side_sign(side)
     pairs = [("T2", "L2"), ("T3", "L2"), ("T4", "L1"), ("T5", "L1"),
              ("T6", "T12"), ("T7", "T12"), ("T8", "T11")]
@@ -658,7 +703,15 @@ def spinalis_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple[lis
 
 
 def semispinalis_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple[list, list]:
-    """Thoracis (TPs T6-T10 -> SPs C6-T4), cervicis (TPs T1-T6 -> SPs C2-C5) and capitis."""
+    """Thoracis (TPs T6-T10 -> SPs C6-T4), cervicis (TPs T1-T6 -> SPs C2-C5) and capitis.
+
+    Returns
+    -------
+    paths : list of (n, 3) float ndarray
+        Fascicle polylines, mm, laid outside ``envelope``.
+    radii : list of (n,) float ndarray
+        Tube radius along each path, mm.
+    """
     sp = marks.spine
     paths, radii = [], []
     thoracis = [("T6", "C6"), ("T6", "C7"), ("T7", "C7"), ("T7", "T1"), ("T8", "T1"), ("T8", "T2"),
@@ -691,7 +744,15 @@ def semispinalis_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple
 
 
 def rotatores_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple[list, list]:
-    """Brevis (one level) and longus (two levels) from each transverse process to the lamina above."""
+    """Brevis (one level) and longus (two levels) from each transverse process to the lamina above.
+
+    Returns
+    -------
+    paths : list of (n, 3) float ndarray
+        Fascicle polylines, mm, laid outside ``envelope``.
+    radii : list of (n,) float ndarray
+        Tube radius along each path, mm.
+    """
     from viewer.levels import VERTEBRAE
 
     sp = marks.spine
@@ -704,9 +765,11 @@ def rotatores_paths(marks: Landmarks, side: str, envelope: Envelope) -> tuple[li
                 continue
             a = sp[lv].transverse_root[side]
             up = sp[VERTEBRAE[k - span]]
-            b = up.lamina[side] if span == 1 else 0.5 * (up.lamina[side] + up.spinous_tip)
+            b = up.lamina[side].copy()
             if span == 2:
-                b[0] = 0.5 * (up.lamina[side][0] + 0.4 * up.lamina[side][0])
+                # Longus ends nearer the base of the spinous process than brevis.
+                b = 0.5 * (up.lamina[side] + up.spinous_tip)
+                b[0] = 0.7 * up.lamina[side][0]
             p = _tube_path(a, b, 10)
             r = _belly(10, 1.0, r_mid if span == 1 else 0.8 * r_mid)
             paths.append(_drape_path(p, envelope, r + 0.4))
