@@ -156,3 +156,13 @@ def test_plain_dorsum_with_options_means_view(monkeypatch, capsys):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert main(["--hide", "superficial"]) == 2
     assert "dorsum view: error: no display" in capsys.readouterr().err
+
+
+def test_saved_picture_has_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    out = save_png(tmp_path / "p.png", np.zeros((4, 4, 3), np.uint8))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask

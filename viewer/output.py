@@ -42,6 +42,7 @@ def write_atomically(path: str | Path, write: Callable[[Path], None], *, overwri
     handle, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent or ".")
     os.close(handle)
     temp = Path(temp_name)
+    os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes files private; a saved figure should not be
     try:
         write(temp)
         if out.exists() and not overwrite:  # appeared while we were rendering
@@ -50,6 +51,12 @@ def write_atomically(path: str | Path, write: Callable[[Path], None], *, overwri
     finally:
         temp.unlink(missing_ok=True)
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def png_bytes_writer(pixels: np.ndarray, parameters: Mapping[str, Any] | None = None,
