@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 
 from viewer.atlas_build import spine, volume
 from viewer.atlas_build.source import Fascicle
+from viewer.levels import VERTEBRAE
 
 #: Specific tension used to turn peak force into PCSA (N/mm^2); mid-range of 0.3-0.6.
 SPECIFIC_TENSION = 0.45
@@ -38,6 +39,11 @@ THORACIC_LIFT_END = 20.0
 #: Smooth-union width of the multifidus fascicles (mm): wide enough that the fascicles read as
 #: one muscle mass, as they do in cadavers (few cleavage planes), not as separate rods.
 MULTIFIDUS_BLEND_MM = 4.5
+
+#: Belly radius (mm) of the thoracic multifidus fascicles built from landmarks; not calibrated
+#: (no published thoracic CSA in the reference), so their gain is fixed at 1 above T12.
+THORACIC_MULTIFIDUS_RADIUS_MM = 2.6
+THORACIC_GAIN_KNOT = (18.0, 1.0)
 
 #: Bones that fascicle attachments are snapped onto.
 ATTACHMENT_BONES: tuple[str, ...] = (
@@ -151,6 +157,11 @@ def snap_ends(path: np.ndarray, surface: cKDTree, max_shift: float = MAX_SNAP_MM
     return out
 
 
+def multifidus_gain(knots: Sequence[float], gains: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
+    """Calibrated lumbar gains plus the fixed thoracic knot (see :data:`THORACIC_GAIN_KNOT`)."""
+    return level_gain([THORACIC_GAIN_KNOT[0], *knots], [THORACIC_GAIN_KNOT[1], *gains])
+
+
 def level_gain(knots: Sequence[float], gains: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
     """Piecewise-linear gain over the level coordinate, constant beyond the end knots."""
     k, g = np.asarray(knots, float), np.asarray(gains, float)
@@ -222,6 +233,7 @@ def calibrate_gains(
     *,
     start: float = 1.0,
     iterations: int = 4,
+    fixed: Sequence[tuple[float, float]] = (),
 ) -> tuple[list[float], list[float], dict[str, float]]:
     """Fit per-disc radius gains so that the built muscle's CSA meets the targets.
 
@@ -240,6 +252,8 @@ def calibrate_gains(
         Initial gain at every knot.
     iterations : int
         Fixed number of multiplicative updates (keeps the build deterministic and bounded).
+    fixed : sequence of (float, float)
+        Extra (level, gain) knots that are not fitted, all cranial to the calibrated ones.
 
     Returns
     -------
@@ -253,7 +267,7 @@ def calibrate_gains(
     gains = [start] * len(discs)
     achieved: dict[str, float] = {}
     for it in range(iterations + 1):
-        meshes = build(level_gain(knots, gains))
+        meshes = build(level_gain([k for k, _ in fixed] + knots, [g for _, g in fixed] + gains))
         achieved = {d: csa_cm2(meshes, centres, d, side) for d in discs}
         if it == iterations:
             break
@@ -342,6 +356,43 @@ def lift_behind(
     return out
 
 
+def transverse_root(vertebra: trimesh.Trimesh, side: str) -> np.ndarray:
+    """Posterior surface of a transverse process near its root (origin of thoracic multifidus), mm."""
+    v = np.asarray(vertebra.vertices)
+    sign = 1.0 if side == "right" else -1.0
+    lateral = sign * v[:, 0]
+    band = v[(lateral > 0.45 * lateral.max()) & (lateral < 0.7 * lateral.max())]
+    back = band[band[:, 1] <= np.quantile(band[:, 1], 0.2)]
+    return back.mean(axis=0)
+
+
+def spinous_base(vertebra: trimesh.Trimesh, side: str) -> np.ndarray:
+    """Side of a spinous process about 15 mm in front of its tip (multifidus insertion), mm."""
+    v = np.asarray(vertebra.vertices)
+    tip = spinous_tip(vertebra)
+    sign = 1.0 if side == "right" else -1.0
+    shaft = v[(np.abs(v[:, 0]) < 6.0) & (v[:, 1] > tip[1] + 10.0) & (v[:, 1] < tip[1] + 20.0)]
+    base = shaft.mean(axis=0) if len(shaft) else tip + [0.0, 15.0, 0.0]
+    return base + [sign * 4.0, 0.0, 0.0]
+
+
+def thoracic_multifidus_paths(bones: Mapping[str, trimesh.Trimesh], side: str) -> list[np.ndarray]:
+    """Thoracic multifidus fascicles: transverse process (T2-L1) to the spinous processes 2, 3
+    and 4 levels higher (not above C7), straight lines in mm. The source model only has the
+    lumbar part; Gray's describes the same pattern up to the axis."""
+    order = list(VERTEBRAE)
+    paths = []
+    for origin_level in order[order.index("T2") : order.index("L1") + 1]:
+        start = transverse_root(bones[spine.bone_id_of_level(origin_level)], side)
+        for span in (2, 3, 4):
+            target = order.index(origin_level) - span
+            if target < order.index("C7"):
+                continue
+            end = spinous_base(bones[spine.bone_id_of_level(order[target])], side)
+            paths.append(np.array([start, end]))
+    return paths
+
+
 #: Actuator name prefixes of each muscle.
 MUSCLE_PREFIXES: dict[str, tuple[str, ...]] = {
     "multifidus": ("MF_",),
@@ -409,14 +460,20 @@ def build_fascicle_muscles(
         Muscles of the same layer keyed by structure id (``spinalis_left`` ...) that keep their
         volume where they overlap the erector spinae.
     reuse : FascicleMuscles, optional
-        An earlier result: its multifidus and calibrated gains are reused (no recalibration), so
-        only the erector spinae is rebuilt, now against ``deep_extra`` too.
+        An earlier result: its calibrated gains are reused (no recalibration); the multifidus is
+        rebuilt over the rotatores in ``deep_extra`` and the erector spinae against all of it.
     """
     surface = attachment_surface(bones)
     solid_bones = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum", "hip_bone"))]
 
     def bundle(muscle: str, side: str) -> TubeBundle:
         cut = LONGISSIMUS_APONEUROSIS_LEVEL if muscle == "longissimus" else None
+        if muscle == "multifidus":
+            lumbar = make_bundle(select_fascicles(fascicles, muscle, side), surface, centres)
+            paths = [resample(p, PATH_STEP_MM) for p in thoracic_multifidus_paths(bones, side)]
+            radii = [THORACIC_MULTIFIDUS_RADIUS_MM * belly_profile(len(p)) for p in paths]
+            levels = [spine.level_coordinate(p, centres).astype(float) for p in paths]
+            return TubeBundle(lumbar.paths + paths, lumbar.base_radii + radii, lumbar.levels + levels)
         if muscle != "longissimus":
             return make_bundle(select_fascicles(fascicles, muscle, side), surface, centres)
         # Only the pars thoracis (LTpT) ends in the aponeurosis; the lumbar part (LTpL) is fleshy.
@@ -461,15 +518,28 @@ def build_fascicle_muscles(
         mf_knots, mf_gains, mf_csa = calibrate_gains(
             lambda g: [surface_of(bundles["multifidus", "right"], g, solid_bones, 0.0)],
             centres, "right", MULTIFIDUS_CSA_CM2, iterations=calibration_iterations,
+            fixed=[THORACIC_GAIN_KNOT],
         )
         calibration["multifidus"] = _calibration_record(mf_knots, mf_gains, mf_csa, MULTIFIDUS_CSA_CM2)
+        calibration["multifidus"]["fixed_knot_level_gain"] = list(THORACIC_GAIN_KNOT)
         for side in ("left", "right"):
             meshes[f"multifidus_{side}"] = surface_of(
-                bundles["multifidus", side], level_gain(mf_knots, mf_gains), solid_bones, tolerance_mm
+                bundles["multifidus", side], multifidus_gain(mf_knots, mf_gains), solid_bones, tolerance_mm
             )
     else:
         calibration["multifidus"] = dict(reuse.calibration["multifidus"])
-        meshes.update({k: v for k, v in reuse.meshes.items() if k.startswith("multifidus")})
+        rec = calibration["multifidus"]
+        gain = multifidus_gain(rec["knots_level"], rec["radius_gain"])
+        for side in ("left", "right"):
+            # The rotatores (landmark-built, deepest) keep their place; the multifidus, rebuilt
+            # with the same gains, lies over them.
+            rot = [extra[k] for k in sorted(extra) if k.startswith("rotatores") and k.endswith(side)]
+            if rot:
+                meshes[f"multifidus_{side}"] = surface_of(
+                    bundles["multifidus", side], gain, [*solid_bones, *rot], tolerance_mm
+                )
+            else:
+                meshes[f"multifidus_{side}"] = reuse.meshes[f"multifidus_{side}"]
 
     def erector(side: str, gain, tol: float) -> list[trimesh.Trimesh]:
         mf = meshes[f"multifidus_{side}"]
