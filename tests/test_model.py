@@ -101,7 +101,9 @@ def test_import_viewer_loads_no_qt_or_vtk():
     import subprocess
     import sys
 
-    code = ("import sys, viewer, viewer.model, viewer.atlas, viewer.cli; "
+    # Building the command line (every subcommand registered) must not load them either: `dorsum info`
+    # and `dorsum measure` start without VTK.
+    code = ("import sys, viewer, viewer.model, viewer.atlas, viewer.cli; viewer.cli.build_parser(); "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'vtk', 'vtkmodules', 'pyvista')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

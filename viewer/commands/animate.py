@@ -7,18 +7,18 @@ from typing import Any
 
 from viewer.checks import check_range, parse_size
 from viewer.output import check_output_path
+from viewer.figures import ANIMATION_KINDS, ANIMATION_SUFFIXES
 from viewer.scene_options import add_scene_arguments, model_from_args
 
 
 def register(subparsers: Any) -> None:
-    from viewer.figures.animation import KINDS
-
     parser = subparsers.add_parser(
         "animate", help="write a GIF or MP4: atrophy 0 to N%%, a turntable, or a layer peel",
         description="atrophy: the muscle wastes from healthy to --atrophy PERCENT at --segments/--side; "
                     "turntable: the camera circles the body; peel: the visible muscle layers fade away, "
                     "outermost first.")
-    parser.add_argument("--kind", required=True, choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
+    parser.add_argument("--kind", required=True, choices=ANIMATION_KINDS, metavar="KIND",
+                        help=f"one of {', '.join(ANIMATION_KINDS)}")
     parser.add_argument("--out", required=True, metavar="FILE", help="output file, .gif or .mp4")
     add_scene_arguments(parser)
     parser.add_argument("--frames", type=int, default=36, metavar="N", help="number of frames (default: 36)")
@@ -35,11 +35,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from viewer.figures.animation import SUFFIXES, AnimationSpec, check_animation, render_animation
+    from viewer.figures.animation import AnimationSpec, check_animation, render_animation
 
     size = parse_size(args.size)
     spec = AnimationSpec(args.kind, args.frames, check_range("fps", args.fps, 1, 60), size)
-    out = check_output_path(args.out, overwrite=args.overwrite, suffixes=SUFFIXES)
+    out = check_output_path(args.out, overwrite=args.overwrite, suffixes=ANIMATION_SUFFIXES)
     check_animation(spec, out.suffix.lower())
     model, options = model_from_args(args)
     atrophy = getattr(options, "atrophy", None)

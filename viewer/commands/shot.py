@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from viewer import __version__
 from viewer.checks import parse_size
 from viewer.output import check_output_path, save_png
-from viewer.render import Camera, render_image
 from viewer.scene_options import add_scene_arguments
 from viewer.session import add_state_argument, scene_from_args
+
+if TYPE_CHECKING:
+    from viewer.render import Camera
 
 
 def register(subparsers: Any) -> None:
@@ -61,6 +63,8 @@ def render_annotated(model, size, args: argparse.Namespace, view: str | None, ca
 
 
 def run(args: argparse.Namespace) -> int:
+    from viewer.render import Camera, render_image  # VTK loads only when a picture is made
+
     size = parse_size(args.size)
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".png",))
     model, options, session = scene_from_args(args)

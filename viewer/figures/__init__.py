@@ -2,3 +2,7 @@
 
 These modules draw with Pillow and the render adapter; the model and geometry never import them.
 """
+
+# Here rather than in ``animation`` so that the command line can list them without loading VTK.
+ANIMATION_KINDS = ("atrophy", "turntable", "peel")
+ANIMATION_SUFFIXES = (".gif", ".mp4")

@@ -15,15 +15,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from viewer.errors import DorsumError
-from viewer.figures import compose
+from viewer.figures import ANIMATION_KINDS, compose
 from viewer.figures.figure import displayed_points, framing_camera
 from viewer.model import SceneModel
 from viewer.output import write_atomically
 from viewer.render import Camera, RenderSettings, SceneRenderer, offscreen_plotter
 from viewer.views import fit_distance, view_preset
 
-KINDS = ("atrophy", "turntable", "peel")
-SUFFIXES = (".gif", ".mp4")
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,8 @@ class AnimationSpec:
 
 def check_animation(spec: AnimationSpec, suffix: str) -> None:
     """Raise a :class:`DorsumError` naming what is wrong before any frame is rendered."""
-    if spec.kind not in KINDS:
-        raise DorsumError(f"kind: unknown value {spec.kind!r} (allowed: {', '.join(KINDS)})")
+    if spec.kind not in ANIMATION_KINDS:
+        raise DorsumError(f"kind: unknown value {spec.kind!r} (allowed: {', '.join(ANIMATION_KINDS)})")
     if not 2 <= spec.frames <= 2000:
         raise DorsumError(f"frames: {spec.frames} is out of range (allowed: 2 to 2000)")
     if not 1 <= spec.fps <= 60:
