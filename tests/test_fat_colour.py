@@ -38,3 +38,13 @@ def test_fat_shows_in_the_picture_on_one_side(model):
     # Posterior view: the patient's right is on the right half of the picture.
     assert yellow[:, 125:].sum() > 200
     assert yellow[:, :115].sum() == 0
+
+
+def test_a_healthy_panel_after_an_atrophied_one_shows_no_fat(model):
+    from viewer.figures.figure import set_panel_state
+    from viewer.scene_options import SceneOptions
+
+    set_panel_state(model, SceneOptions(), AtrophyParams(amount=30, segments="L4-S1", side="right", fat=40))
+    assert model.vertex_colours("multifidus_right") is not None
+    set_panel_state(model, SceneOptions(), None)
+    assert all(model.vertex_colours(sid) is None for sid in model.atlas.structure_ids)

@@ -54,6 +54,7 @@ def reset_model(model: SceneModel) -> None:
                 model.set_opacity(structure.id, 1.0)
             if model.colour(structure.id) != structure.colour:
                 model.set_colour(structure.id, structure.colour)
+            model.set_vertex_colours(structure.id, None)
             if model.vertices(structure.id) is not atlas.meshes[structure.id].vertices:
                 model.set_vertices(structure.id, atlas.meshes[structure.id].vertices)
     if model.atrophy is not None:
