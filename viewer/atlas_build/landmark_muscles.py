@@ -631,6 +631,8 @@ def _drape_path(path: np.ndarray, envelope: Envelope, clearance: np.ndarray, rou
     p = envelope.push_out(path, clearance)
     for _ in range(rounds):
         p = envelope.push_out(smooth_polyline(p, 2), clearance)
+    # A last relaxation: pushed points step with the hull's voxels and would bead the tube.
+    p = smooth_polyline(p, 3)
     p[0], p[-1] = path[0], path[-1]
     return p
 
@@ -913,7 +915,7 @@ def build_landmark_muscles(
         # Rotatores keep the floor of the groove; semispinalis lies over them.
         out[f"semispinalis_{side}"] = carve(semi, [out[f"rotatores_{side}"]])
     mask |= union_mask(grid, [out[f"semispinalis_{s}"] for s in SIDES])
-    ss_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=8.0)
+    ss_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
         spinalis = _tubes(*spinalis_paths(marks, side, ss_env), closed_bones)
         out[f"spinalis_{side}"] = carve(spinalis, [out[f"rotatores_{side}"]])
