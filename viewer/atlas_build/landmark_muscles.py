@@ -790,9 +790,24 @@ def _pick(meshes: Mapping[str, trimesh.Trimesh], prefixes: tuple[str, ...]) -> l
     return [m for k, m in sorted(meshes.items()) if k.startswith(prefixes)]
 
 
+def _densify(path: np.ndarray, radius: np.ndarray, step: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a path and its radii every ``step`` mm or closer.
+
+    The tube union blends consecutive segments too, which swells each joint a little; with
+    joints closer than the swelling is wide, the swellings merge instead of ringing the tube.
+    """
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
+    t = np.linspace(0.0, s[-1], max(int(np.ceil(s[-1] / step)) + 1, 2))
+    dense = np.column_stack([np.interp(t, s, path[:, i]) for i in range(3)])
+    r = np.broadcast_to(np.asarray(radius, dtype=np.float64), (len(path),))
+    return dense, np.interp(t, s, r)
+
+
 def _tubes(paths: list, radii: list, subtract: list, blend_mm: float = 3.0) -> trimesh.Trimesh:
     # Voxel sizes off the 0.5 mm clearance's multiples: exact zeros in the field make
     # marching cubes emit degenerate, non-manifold pieces.
+    dense = [_densify(np.asarray(p, dtype=np.float64), r) for p, r in zip(paths, radii)]
+    paths, radii = [d[0] for d in dense], [d[1] for d in dense]
     for voxel in (1.1, 1.05, 1.15):
         mesh = tube_union_surface(paths, radii, voxel_mm=voxel, subtract=subtract,
                                   blend_mm=blend_mm, tolerance_mm=0.0)
