@@ -63,6 +63,8 @@ _ENVELOPE_BOX = np.array([[-215.0, -345.0, 1150.0], [215.0, -120.0, 1790.0]])
 _SPINE_BOX = np.array([[-95.0, -345.0, 1150.0], [95.0, -150.0, 1790.0]])
 _ENVELOPE_VOXEL_MM = 2.5
 _BLUR_MARGIN_MM = 1.0
+#: Thickening (mm) of a densely sampled tube by the blend between its own segments.
+_JOINT_SWELL_MM = 0.5
 #: Triangle budget per muscle.
 _MAX_FACES = 24000
 
@@ -800,7 +802,8 @@ def _densify(path: np.ndarray, radius: np.ndarray, step: float = 1.2) -> tuple[n
     t = np.linspace(0.0, s[-1], max(int(np.ceil(s[-1] / step)) + 1, 2))
     dense = np.column_stack([np.interp(t, s, path[:, i]) for i in range(3)])
     r = np.broadcast_to(np.asarray(radius, dtype=np.float64), (len(path),))
-    return dense, np.interp(t, s, r)
+    # The merged swellings add about half a millimetre all round; take it off the radii.
+    return dense, np.maximum(np.interp(t, s, r) - _JOINT_SWELL_MM, 0.6)
 
 
 def _tubes(paths: list, radii: list, subtract: list, blend_mm: float = 3.0) -> trimesh.Trimesh:
