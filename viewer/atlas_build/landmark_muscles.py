@@ -22,6 +22,7 @@ from scipy import ndimage
 from viewer.atlas_build import landmarks as lm
 from viewer.atlas_build.volume import (
     Grid,
+    as_manifold,
     field_to_mesh,
     grid_around,
     largest_components,
@@ -819,31 +820,18 @@ def _tubes(paths: list, radii: list, subtract: list, blend_mm: float = 3.0) -> t
     raise RuntimeError("tube union stayed open at every voxel size tried")
 
 
-def _manifold(mesh: trimesh.Trimesh):
-    import manifold3d
-
-    return manifold3d.Manifold(
-        manifold3d.Mesh(
-            vert_properties=np.asarray(mesh.vertices, dtype=np.float32),
-            tri_verts=np.asarray(mesh.faces, dtype=np.uint32),
-        )
-    )
-
-
 def carve(mesh: trimesh.Trimesh, cutters: Sequence[trimesh.Trimesh]) -> trimesh.Trimesh:
     """Closed boolean difference ``mesh - union(cutters)`` (manifold3d).
 
     Where a deeper bundle fills the floor of a groove, the muscle laid over it gives way there.
     Returns ``mesh`` unchanged if the result would not be a closed mesh.
     """
-    import manifold3d
-
-    solid = _manifold(mesh)
-    if solid.status() != manifold3d.Error.NoError:
+    solid = as_manifold(mesh)
+    if solid is None:
         return mesh
     for cutter in cutters:
-        other = _manifold(cutter)
-        if other.status() == manifold3d.Error.NoError:
+        other = as_manifold(cutter)
+        if other is not None:
             solid = solid - other
     out = solid.to_mesh()
     result = trimesh.Trimesh(np.asarray(out.vert_properties)[:, :3].astype(np.float64),
@@ -871,15 +859,8 @@ def decimate(mesh: trimesh.Trimesh, tolerance_mm: float, max_faces: int = _MAX_F
     trimesh.Trimesh
         Closed, outward-wound mesh; the input itself if manifold3d cannot take it.
     """
-    import manifold3d
-
-    solid = manifold3d.Manifold(
-        manifold3d.Mesh(
-            vert_properties=np.asarray(mesh.vertices, dtype=np.float32),
-            tri_verts=np.asarray(mesh.faces, dtype=np.uint32),
-        )
-    )
-    if solid.status() != manifold3d.Error.NoError:
+    solid = as_manifold(mesh)
+    if solid is None:
         return mesh
     best = mesh
     tol = tolerance_mm

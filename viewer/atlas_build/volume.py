@@ -372,6 +372,19 @@ def relax(mesh: trimesh.Trimesh, iterations: int = 10) -> trimesh.Trimesh:
     return trimesh.Trimesh(taubin(mesh.vertices, mesh.faces, iterations), mesh.faces.copy(), process=False)
 
 
+def as_manifold(mesh: trimesh.Trimesh):  # -> manifold3d.Manifold | None (imported lazily)
+    """``mesh`` as a manifold3d solid, or None when manifold3d finds it is not a closed manifold."""
+    import manifold3d
+
+    solid = manifold3d.Manifold(
+        manifold3d.Mesh(
+            vert_properties=np.asarray(mesh.vertices, dtype=np.float32),
+            tri_verts=np.asarray(mesh.faces, dtype=np.uint32),
+        )
+    )
+    return solid if solid.status() == manifold3d.Error.NoError else None
+
+
 def simplify(mesh: trimesh.Trimesh, tolerance: float) -> trimesh.Trimesh:
     """Decimate with manifold3d, which keeps the surface closed.
 
@@ -382,15 +395,8 @@ def simplify(mesh: trimesh.Trimesh, tolerance: float) -> trimesh.Trimesh:
     tolerance : float
         Largest allowed deviation of the surface, mm.
     """
-    import manifold3d
-
-    solid = manifold3d.Manifold(
-        manifold3d.Mesh(
-            vert_properties=np.asarray(mesh.vertices, dtype=np.float32),
-            tri_verts=np.asarray(mesh.faces, dtype=np.uint32),
-        )
-    )
-    if solid.status() != manifold3d.Error.NoError:
+    solid = as_manifold(mesh)
+    if solid is None:
         return mesh
     out = solid.simplify(tolerance).to_mesh()
     vertices = separate_coincident(np.asarray(out.vert_properties)[:, :3], np.asarray(out.tri_verts))
