@@ -12,15 +12,13 @@ Run: ``python benchmarks/bench_atrophy.py [--atlas DIR] [--out results/atrophy.j
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).parent), str(ROOT)]
-from timing import median_seconds, report, row  # noqa: E402
+from timing import benchmark_args, median_seconds, report, row  # noqa: E402
 
 
 def measure(atlas_dir: Path | None) -> dict[str, dict[str, float]]:
@@ -63,12 +61,7 @@ def measure(atlas_dir: Path | None) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--atlas", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/atrophy.json"))
-    args = parser.parse_args()
-    if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    args = benchmark_args("atrophy", __doc__.splitlines()[0])
     report("atrophy", measure(args.atlas), args.out)
 
 

@@ -9,7 +9,6 @@ Run: ``python benchmarks/bench_foundation.py [--atlas DIR] [--out results/founda
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).parent), str(ROOT)]
-from timing import median_process_seconds, median_seconds, report, row  # noqa: E402
+from timing import benchmark_args, median_process_seconds, median_seconds, report, row  # noqa: E402
 
 BARE_SHOT = (
     "import pyvista as pv; p = pv.Plotter(off_screen=True, window_size=[800, 600]); "
@@ -74,12 +73,7 @@ def frame_times(atlas_dir: Path | None) -> tuple[dict[str, float], dict[str, flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--atlas", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/foundation.json"))
-    args = parser.parse_args()
-    if not os.environ.get("DISPLAY"):
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    args = benchmark_args("foundation", __doc__.splitlines()[0])
     frame, toggle = frame_times(args.atlas)
     results = {
         "cold start: dorsum shot / bare": cold_start(args.atlas),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -45,3 +47,14 @@ def report(name: str, results: dict[str, dict[str, float]], out: Path | None) ->
 
 def row(subject_s: float, baseline_s: float) -> dict[str, float]:
     return {"subject_s": subject_s, "baseline_s": baseline_s, "ratio": subject_s / baseline_s}
+
+
+def benchmark_args(name: str, description: str) -> argparse.Namespace:
+    """Parse ``--atlas`` and ``--out`` (default ``benchmarks/results/NAME.json``); render off-screen via EGL."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--atlas", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=Path(f"benchmarks/results/{name}.json"))
+    args = parser.parse_args()
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    return args
