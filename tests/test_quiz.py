@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from viewer.errors import DorsumError
@@ -71,3 +72,50 @@ def test_bad_round_requests_are_one_line_errors(real_atlas, fixture_atlas):
         make_round(real_atlas, 3, kinds=("trivia",))
     with pytest.raises(DorsumError, match="too few muscles"):
         make_round(fixture_atlas, 3)
+
+
+def test_printed_handout_is_two_pdfs_with_a_page_per_question(real_atlas, tmp_path, capsys):
+    from viewer.cli import main
+
+    code = main(["quiz", "--print", "--out", str(tmp_path), "--questions", "4", "--seed", "2",
+                 "--kinds", "name", "order"])
+    assert code == 0, capsys.readouterr().err
+    quiz, answers = (tmp_path / "quiz.pdf").read_bytes(), (tmp_path / "answers.pdf").read_bytes()
+    assert quiz.startswith(b"%PDF") and answers.startswith(b"%PDF")
+    assert quiz.count(b"/Type /Page\n") + quiz.count(b"/Type /Page ") + quiz.count(b"/Type /Page/") == 4 or \
+        quiz.count(b"/Type /Page") - quiz.count(b"/Type /Pages") == 4
+    assert answers.count(b"/Type /Page") - answers.count(b"/Type /Pages") == 1
+    # Nothing is replaced without --overwrite, and the refusal comes before any rendering.
+    assert main(["quiz", "--print", "--out", str(tmp_path), "--questions", "4", "--seed", "2"]) == 2
+    assert "file exists" in capsys.readouterr().err
+
+
+def test_printed_pages_point_at_the_muscle_with_a_number(real_atlas, tmp_path):
+    from PIL import Image
+
+    from viewer.figures.handout import PAGE, write_handout
+
+    questions = make_round(real_atlas, 2, seed=11, kinds=("name", "level"))
+    files = write_handout(real_atlas, questions, tmp_path, fmt="png")
+    assert [f.name for f in files] == ["question-01.png", "question-02.png", "answers.png"]
+    pages = [np.asarray(Image.open(f).convert("RGB")).astype(int) for f in files]
+    assert all(page.shape == (PAGE[1], PAGE[0], 3) for page in pages)
+    marked = pages[0]
+    # The leader line of the pointer: dark grey pixels in the label margin, beside the picture.
+    grey = (np.ptp(marked, axis=2) < 20) & (marked.sum(axis=2) < 400)
+    assert grey[200:-200].sum() > 200
+    # The level question shows the wasting (fat colour at the wasted level) in a lumbar close-up.
+    r, g, b = pages[1][..., 0], pages[1][..., 1], pages[1][..., 2]
+    fatty = (r > 120) & (g > 0.5 * r) & (g < 0.8 * r) & (b < 0.85 * g)  # between muscle red and fat yellow
+    assert fatty.sum() > 500
+
+
+def test_handout_errors_are_one_line(tmp_path, capsys):
+    from viewer.cli import main
+
+    assert main(["quiz", "--print"]) == 2
+    assert "--print needs --out" in capsys.readouterr().err
+    assert main(["quiz", "--print", "--out", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["quiz", "--print", "--out", str(tmp_path), "--questions", "0"]) == 2
+    assert "out of range" in capsys.readouterr().err

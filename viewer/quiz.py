@@ -53,6 +53,7 @@ class Question:
     choices : the answers offered (empty when the answer is clicked)
     targets : structure ids the question is about (highlighted, or to be clicked)
     hide : layers hidden for the picture (so the target can be seen)
+    only : when not empty, the names shown alone (the muscle in question on the skeleton)
     atrophy : the wasting shown (``level`` questions)
     """
 
@@ -63,6 +64,7 @@ class Question:
     targets: tuple[str, ...] = ()
     hide: tuple[str, ...] = ()
     atrophy: AtrophyParams | None = None
+    only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,15 @@ def _outer_layers(atlas: Atlas, layer: str) -> tuple[str, ...]:
     return tuple(other.name for other in atlas.layers if other.depth < depth)
 
 
+def _bone_layers(atlas: Atlas) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s.layer for s in atlas.structures if s.kind == "bone"))
+
+
+def _on_skeleton(atlas: Atlas, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """What a question about ``targets`` shows: the muscle alone on the skeleton, never covered."""
+    return (*targets, *_bone_layers(atlas))
+
+
 def _one_side(atlas: Atlas, muscle: str, rng: random.Random) -> tuple[str, ...]:
     structures = atlas.structures_of_muscle(muscle)
     side = rng.choice(sorted({s.side for s in structures}))
@@ -140,8 +151,9 @@ def _name_question(atlas: Atlas, rng: random.Random, muscle: str, layer: str, al
     rng.shuffle(others)
     choices = [muscle, *(same_layer + others)[:3]]
     rng.shuffle(choices)
+    targets = _one_side(atlas, muscle, rng)
     return Question("name", "Which muscle is highlighted?", muscle_title(muscle),
-                    tuple(muscle_title(m) for m in choices), _one_side(atlas, muscle, rng), _outer_layers(atlas, layer))
+                    tuple(muscle_title(m) for m in choices), targets, only=_on_skeleton(atlas, targets))
 
 
 def _click_question(atlas: Atlas, muscle: str, layer: str) -> Question:
@@ -151,8 +163,9 @@ def _click_question(atlas: Atlas, muscle: str, layer: str) -> Question:
 
 
 def _layer_question(atlas: Atlas, rng: random.Random, muscle: str, layer: str) -> Question:
+    targets = _one_side(atlas, muscle, rng)
     return Question("layer", "Which layer does the highlighted muscle belong to?", layer,
-                    _teaching_layers(atlas), _one_side(atlas, muscle, rng), _outer_layers(atlas, layer))
+                    _teaching_layers(atlas), targets, only=_on_skeleton(atlas, targets))
 
 
 def _order_question(atlas: Atlas, rng: random.Random) -> Question:

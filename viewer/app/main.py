@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from viewer.app.window import MainWindow
 from viewer.model import SceneModel
+from viewer.quiz import Question
 from viewer.render import Camera
 from viewer.session import scene_from_args
 
@@ -27,8 +29,12 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def run_scene(model: SceneModel, *, view: str | None = None, camera: Camera | None = None,
-              camera_view: str | None = None, state_path: Path | None = None) -> int:
-    """Open the window on ``model`` (from ``view`` or ``camera``) until it closes; returns the exit code."""
+              camera_view: str | None = None, state_path: Path | None = None,
+              quiz: Sequence[Question] = ()) -> int:
+    """Open the window on ``model`` (from ``view`` or ``camera``) until it closes; returns the exit code.
+
+    With ``quiz`` questions, the window opens on the Quiz tab asking them.
+    """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dorsum")
     app.setOrganizationName("Dorsum")
@@ -37,6 +43,9 @@ def run_scene(model: SceneModel, *, view: str | None = None, camera: Camera | No
         window.set_camera(camera, camera_view)
     elif view is not None:
         window.set_view(view)
+    if quiz:
+        window.quiz_panel.start(quiz)
+        window.tabs.setCurrentWidget(window.quiz_panel)
     _fit_to_screen(app, window)
     window.show()
     _quit_on_signals(app, window)

@@ -35,6 +35,7 @@ from viewer.app.info_card import InfoCard, structure_title
 from viewer.app.labels import LiveLabels
 from viewer.app.layers_panel import LayersPanel
 from viewer.app.picking import StructurePicker
+from viewer.app.quiz_panel import QuizPanel
 from viewer.app.undo import UndoRecorder
 from viewer.errors import DorsumError
 from viewer.model import SceneModel
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.layers_panel = LayersPanel(model, self.undo.edit)
         self.atrophy_panel = AtrophyPanel(model, self.undo.edit)
         self.info_card = InfoCard(model)
+        self.quiz_panel = QuizPanel(model)
         self.status_label = QLabel()
         self.hover_label = QLabel()
         self._build_layout()
@@ -132,6 +134,7 @@ class MainWindow(QMainWindow):
         tabs = QTabWidget()
         tabs.addTab(self.layers_panel, "Layers")
         tabs.addTab(self.atrophy_panel, "Atrophy")
+        tabs.addTab(self.quiz_panel, "Quiz")
         self.tabs = tabs
         card_box = QGroupBox("Selected structure")
         card_layout = QVBoxLayout(card_box)
@@ -236,6 +239,10 @@ class MainWindow(QMainWindow):
             self.layer_actions[layer.name] = action
         layers_menu.addSeparator()
         layers_menu.addAction(edit_menu.actions()[-2])  # the same "Show all" (key 0)
+
+        quiz_menu = menu.addMenu("&Quiz")
+        quiz_menu.addAction(self._action("&Start a round of 10 questions", lambda: self.start_quiz(), "F6",
+                                         "Test yourself on the muscles of this atlas"))
 
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
@@ -352,6 +359,14 @@ class MainWindow(QMainWindow):
         self.picker.hover_enabled = bool(enabled)
         if not enabled:
             self.hover_label.clear()
+
+    # -- quiz ----------------------------------------------------------------------------------
+    def start_quiz(self, count: int = 10, seed: int | None = None, kinds: tuple[str, ...] = ()) -> None:
+        """Ask a round of questions made from this atlas in the Quiz tab (same seed, same round)."""
+        from viewer.quiz import KINDS, make_round
+
+        self.quiz_panel.start(make_round(self.model.atlas, count, seed=seed, kinds=kinds or KINDS))
+        self.tabs.setCurrentWidget(self.quiz_panel)
 
     # -- sessions ------------------------------------------------------------------------------
     def session(self) -> Session:

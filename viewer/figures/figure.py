@@ -136,6 +136,8 @@ class FigureRenderer:
         self._code_plotter = None
         #: What the last rendered figure could not show as asked (e.g. a label on a hidden muscle).
         self.notes: list[str] = []
+        #: Label text per structure id instead of its name (a quiz handout's numbered pointers).
+        self.label_overrides: dict[str, str] = {}
 
     def close(self) -> None:
         for renderer, plotter in ((self._renderer, self._plotter), (self._code_renderer, self._code_plotter)):
@@ -238,7 +240,7 @@ class FigureRenderer:
             ids = [sid for name in panel.labels for sid in self.model.resolve(name) if self.model.is_visible(sid)]
         texts: dict[str, list[str]] = {}
         for sid in dict.fromkeys(ids):
-            texts.setdefault(self.atlas.structure(sid).name, []).append(sid)
+            texts.setdefault(self.label_overrides.get(sid, self.atlas.structure(sid).name), []).append(sid)
         return {text: tuple(sids) for text, sids in texts.items()}
 
     def place_labels(self, panel: PanelSpec, picture: Box, camera: Camera, typography: Typography,
