@@ -74,3 +74,27 @@ def test_typed_name_with_a_typo_counts(qtbot, real_atlas):
     qtbot.keyClicks(panel.typed, typed)
     panel.typed.returnPressed.emit()
     assert panel.answers[-1].correct and panel.answers[-1].given == typed
+
+
+def test_comparison_shows_healthy_beside_wasted_and_turns_both(qtbot, real_atlas):
+    from viewer.atrophy import AtrophyParams, apply_atrophy
+
+    window = make_window(qtbot, real_atlas)
+    window.model.set_layer_visible("superficial", False)
+    window.model.set_layer_visible("intermediate", False)
+    apply_atrophy(window.model, AtrophyParams(amount=60, segments="L2-S1", side="right", fat=80))
+    window.open_comparison()
+    compare = window.compare_window
+    qtbot.waitExposed(compare)
+    healthy, wasted = (np.asarray(compare.pixels(i))[..., :3].astype(int) for i in (0, 1))
+    r, g, b = (healthy[..., i] for i in range(3))
+    fatty = lambda img: ((img[..., 0] > 120) & (img[..., 1] > 0.5 * img[..., 0]) & (img[..., 1] < 0.8 * img[..., 0])
+                         & (img[..., 2] < 0.85 * img[..., 1])).sum()
+    assert fatty(wasted) > 5 * max(fatty(healthy), 20)  # fat only on the wasted side
+    assert not window.compare_window.healthy.layer_visible("superficial")  # the same layers peeled
+    camera = compare.renderers[0].plotter.renderer.GetActiveCamera()
+    assert camera is compare.renderers[1].plotter.renderer.GetActiveCamera()  # one camera for both views
+    camera.Azimuth(40)
+    turned = np.asarray(compare.pixels(0))[..., :3].astype(int)
+    assert np.abs(turned - healthy).mean() > 2
+    assert "Multifidus -60% L2-S1 right" in compare.captions[1].text()

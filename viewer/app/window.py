@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
         self.atrophy_panel = AtrophyPanel(model, self.undo.edit)
         self.info_card = InfoCard(model)
         self.quiz_panel = QuizPanel(model)
+        self.compare_window = None
         self.status_label = QLabel()
         self.hover_label = QLabel()
         self._build_layout()
@@ -240,6 +241,10 @@ class MainWindow(QMainWindow):
         layers_menu.addSeparator()
         layers_menu.addAction(edit_menu.actions()[-2])  # the same "Show all" (key 0)
 
+        view_menu.addSeparator()
+        view_menu.addAction(self._action("&Compare with healthy", self.open_comparison, "F7",
+                                         "Healthy and wasted side by side, turning together"))
+
         quiz_menu = menu.addMenu("&Quiz")
         quiz_menu.addAction(self._action("&Start a round of 10 questions", lambda: self.start_quiz(), "F6",
                                          "Test yourself on the muscles of this atlas"))
@@ -359,6 +364,17 @@ class MainWindow(QMainWindow):
         self.picker.hover_enabled = bool(enabled)
         if not enabled:
             self.hover_label.clear()
+
+    # -- comparison ------------------------------------------------------------------------------
+    def open_comparison(self) -> None:
+        """Open (or bring forward) the side-by-side window: healthy beside the scene as it is now."""
+        from viewer.app.compare import CompareWindow
+
+        if self.compare_window is None or not self.compare_window.isVisible():
+            self.compare_window = CompareWindow(self.model, self.renderer.camera, settings=self.renderer.settings,
+                                                parent=self)
+        self.compare_window.show()
+        self.compare_window.raise_()
 
     # -- quiz ----------------------------------------------------------------------------------
     def start_quiz(self, count: int = 10, seed: int | None = None, kinds: tuple[str, ...] = ()) -> None:
@@ -490,6 +506,8 @@ class MainWindow(QMainWindow):
         if getattr(self.plotter, "_closed", True):
             return
         self.render_scheduler.stop()
+        if self.compare_window is not None:
+            self.compare_window.close()
         self.picker.close()
         self.renderer.close()
         for signal, slot in ((self.model.events.visibility, self._on_model_changed),
