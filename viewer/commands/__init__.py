@@ -1,4 +1,4 @@
 """CLI subcommands: each module has ``register(subparsers)`` and a thin ``run(args) -> int``."""
 
 # Order of appearance in ``dorsum --help``.
-COMMAND_MODULES = ("view", "shot", "measure", "lesson", "export", "animate", "info", "quiz", "atlas")
+COMMAND_MODULES = ("view", "shot", "measure", "lesson", "export", "animate", "info", "preset", "quiz", "atlas")
