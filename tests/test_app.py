@@ -387,3 +387,15 @@ def test_cli_without_window_imports_no_qt():
             "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyvistaqt'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_view_on_an_unreachable_display_is_one_line_exit_2(fixture_atlas_dir):
+    # DISPLAY names an X server that is not there (an SSH session without -X, a stale variable).
+    env = {**os.environ, "DISPLAY": ":987", "QT_QPA_PLATFORM": "xcb"}
+    env.pop("WAYLAND_DISPLAY", None)
+    result = subprocess.run([sys.executable, "-m", "viewer.cli", "view", "--atlas", str(fixture_atlas_dir)],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "cannot reach the X display ':987'" in result.stderr
+    assert "ssh -X" in result.stderr and "dorsum shot" in result.stderr

@@ -297,6 +297,7 @@ def session_from_toml(data: Mapping[str, Any]) -> Session:
             up=_vector(entry["up"], "camera up"),
             view_angle=_number(entry["view_angle"], "camera view_angle", 1.0, 179.0), view=view,
         )
+        check_camera(camera)
     layers = {}
     for name, entry in _table("layers", data.get("layers", {})).items():
         entry = _table(f"[layers.{name}]", entry)
@@ -353,6 +354,26 @@ def scene_from_args(args: argparse.Namespace) -> tuple[SceneModel, Any, Session 
         apply_session(session, model)
     apply_scene_options(model, options)
     return model, options, session
+
+
+def check_camera(camera: CameraLike) -> None:
+    """Raise ValueError if ``camera`` cannot show anything (the picture would be blank).
+
+    The camera must stand away from its focal point (at least 1 mm, the atlas unit) and its up
+    vector must have a length and point across the view direction (at least 1 degree off it).
+    """
+    direction = [f - p for f, p in zip(camera.focal_point, camera.position)]
+    distance = math.hypot(*direction)
+    if distance < 1.0:
+        raise ValueError(f"camera position {list(camera.position)} is the focal point (or under 1 mm from it), "
+                         "so the camera looks nowhere; put the camera away from the focal point")
+    up_length = math.hypot(*camera.up)
+    if up_length < 1e-9:
+        raise ValueError("camera up is [0, 0, 0]; give the direction that is up in the picture, e.g. [0, 0, 1]")
+    cosine = sum(d * u for d, u in zip(direction, camera.up)) / (distance * up_length)
+    if abs(cosine) > math.cos(math.radians(1.0)):
+        raise ValueError(f"camera up {list(camera.up)} is parallel to the view direction, so the picture has "
+                         "no up; give an up at right angles to the view, e.g. [0, 0, 1] for a view from behind")
 
 
 # -- plain data helpers ------------------------------------------------------------------------

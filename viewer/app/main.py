@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -14,12 +15,15 @@ from viewer.render import Camera
 from viewer.session import scene_from_args
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """Open the window for the scene of ``args`` (atlas, --state, --view, --hide...) until it closes."""
+def run_app(args: argparse.Namespace, scene: tuple[Any, Any, Any] | None = None) -> int:
+    """Open the window for the scene of ``args`` (atlas, --state, --view, --hide...) until it closes.
+
+    ``scene`` is ``scene_from_args(args)`` if the caller loaded it before Qt started.
+    """
+    model, options, session = scene if scene is not None else scene_from_args(args)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dorsum")
     app.setOrganizationName("Dorsum")
-    model, options, session = scene_from_args(args)
     window = MainWindow(model, state_path=args.state if session is not None else None)
     if options.view is not None:
         window.set_view(options.view)

@@ -120,9 +120,11 @@ class MainWindow(QMainWindow):
         for signal in (model.events.visibility, model.events.opacity, model.events.atrophy):
             signal.connect(self._on_model_changed)
         model.events.geometry.connect(self._on_geometry)
-        model.events.highlight.connect(lambda _sid: self.update_status())
+        model.events.highlight.connect(self._on_highlight)
         self.plotter.iren.interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
-        self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        # Bound methods, not lambdas: Qt drops the connection when the window is deleted (a lambda
+        # would run on the half-deleted window when the stack says "clean" while closing).
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self.set_view(DEFAULT_VIEW)
         self.update_status()
         self._update_title()
@@ -281,6 +283,12 @@ class MainWindow(QMainWindow):
 
     def _on_geometry(self, _ids: tuple[str, ...]) -> None:
         self._refresh_labels()
+
+    def _on_highlight(self, _sid: str | None) -> None:
+        self.update_status()
+
+    def _on_clean_changed(self, _clean: bool) -> None:
+        self._update_title()
 
     def _on_camera_moved(self, *_: object) -> None:
         if self._preset_camera is not None and self.renderer.camera != self._preset_camera:
@@ -475,12 +483,14 @@ class MainWindow(QMainWindow):
         if getattr(self.plotter, "_closed", True):
             return
         self.render_scheduler.stop()
+        self.undo_stack.cleanChanged.disconnect(self._on_clean_changed)
         self.picker.close()
         self.renderer.close()
         for signal, slot in ((self.model.events.visibility, self._on_model_changed),
                              (self.model.events.opacity, self._on_model_changed),
                              (self.model.events.atrophy, self._on_model_changed),
-                             (self.model.events.geometry, self._on_geometry)):
+                             (self.model.events.geometry, self._on_geometry),
+                             (self.model.events.highlight, self._on_highlight)):
             signal.disconnect(slot)
         self.layers_panel.disconnect_model()
         self.atrophy_panel.disconnect_model()
