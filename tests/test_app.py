@@ -399,3 +399,41 @@ def test_view_on_an_unreachable_display_is_one_line_exit_2(fixture_atlas_dir):
     assert result.stderr.count("\n") == 1, result.stderr
     assert "cannot reach the X display ':987'" in result.stderr
     assert "ssh -X" in result.stderr and "dorsum shot" in result.stderr
+
+
+def test_layer_keys_and_menu_after_show_only(qtbot, window):
+    """After "Show only", keys 1-4 and the Layers menu show and hide what they name, ticks follow."""
+    panel = window.layers_panel
+    panel.show_only_items([panel.structure_items["mf_left"]])
+    assert window.model.visible_ids() == ("mf_left",)
+
+    def state(layer: str) -> tuple[bool, bool, bool]:
+        """(drawn, menu ticked, tree row checked or partly checked) of a layer."""
+        drawn = any(window.renderer.actor(sid).visibility for sid in window.model.resolve(layer))
+        ticked = window.layer_actions[layer].isChecked()
+        checked = panel.layer_items[layer].checkState(0) != Qt.CheckState.Unchecked
+        return drawn, ticked, checked
+
+    assert state("superficial") == (False, False, False)
+    assert state("deep") == (True, True, True)
+    entries = window.undo_stack.count()
+    window.plotter.interactor.setFocus()
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_1)  # the superficial layer comes back
+    assert state("superficial") == (True, True, True)
+    assert colour_fraction(view_pixels(window), RED) > 0.05
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_1)
+    assert state("superficial") == (False, False, False)
+    assert colour_fraction(view_pixels(window), RED) == 0.0
+    window.layer_actions["intermediate"].trigger()  # Layers > Show intermediate
+    assert state("intermediate") == (True, True, True)
+    assert colour_fraction(view_pixels(window), GREEN) > 0.01
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_3)  # deep (only the left multifidus) hides
+    assert state("deep") == (False, False, False)
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_3)  # and comes back as it was
+    assert state("deep") == (True, True, True)
+    assert window.model.is_visible("mf_left") and not window.model.is_visible("mf_right")
+    assert window.undo_stack.count() == entries + 5  # one entry per key or menu press, none empty
+    for layer in window.model.atlas.layer_names:
+        assert state(layer)[0] == state(layer)[1] == state(layer)[2]
+    window.undo_action.trigger()
+    assert state("deep") == (False, False, False) and window.layer_actions["deep"].isChecked() is False

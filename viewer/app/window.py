@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
         """Status bar: what is shown, the view and the atrophy."""
         self.status_label.setText(status_text(self.model, self.current_view()))
         for layer, action in self.layer_actions.items():
-            action.setChecked(self.model.layer_visible(layer))
+            action.setChecked(self.model.layer_shown(layer))  # ticked when some of it is drawn
 
     def _update_title(self) -> None:
         name = self.state_path.name if self.state_path else "untitled view"
