@@ -237,3 +237,33 @@ def test_a_sound_camera_loads(tmp_path):
         load_session(state)
     state.write_text(state.read_text().replace("[0.0, 0.01, 1.0]", "[0.0, 1.0, 0.1]"))
     assert load_session(state).camera.up == (0.0, 1.0, 0.1)
+
+
+def test_labels_switch_round_trips_and_shot_labels_like_the_view(fixture_atlas_dir, fixture_atlas, tmp_path):
+    from PIL import Image
+
+    model = SceneModel(fixture_atlas)
+    model.set_layer_visible("superficial", False)
+    state = save_session(tmp_path / "labelled.toml", capture_session(model, CAMERA, labels=True))
+    assert "labels = true" in state.read_text()
+    assert load_session(state).labels is True
+    plain_state = save_session(tmp_path / "plain.toml", capture_session(model, CAMERA))
+    assert load_session(plain_state).labels is False and "labels" not in plain_state.read_text()
+
+    def shot(path: Path) -> np.ndarray:
+        out = tmp_path / f"{path.stem}.png"
+        assert main(["shot", "--atlas", str(fixture_atlas_dir), "--state", str(path), "--size", "480x320",
+                     "--out", str(out)]) == 0
+        return np.asarray(Image.open(out).convert("RGB")).astype(int)
+
+    labelled, plain = shot(state), shot(plain_state)
+    empty = (plain >= 250).all(axis=-1).all(axis=0)  # columns where the plain picture is white
+    dark = (labelled.max(axis=-1) < 120) & (np.ptp(labelled, axis=-1) < 20)
+    assert dark[:, empty].sum() > 40  # label text beside the body
+
+
+def test_labels_must_be_true_or_false(tmp_path):
+    state = tmp_path / "s.toml"
+    state.write_text('format = 1\nlabels = "yes"\n')
+    with pytest.raises(DorsumError, match="labels must be true or false"):
+        load_session(state)

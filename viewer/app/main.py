@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+from pathlib import Path
 import sys
 from typing import Any
 
@@ -11,8 +12,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from viewer.app.window import MainWindow
-from viewer.render import Camera
-from viewer.session import scene_from_args
+from viewer.model import SceneModel
+from viewer.session import Session, scene_from_args
 
 
 def run_app(args: argparse.Namespace, scene: tuple[Any, Any, Any] | None = None) -> int:
@@ -24,17 +25,26 @@ def run_app(args: argparse.Namespace, scene: tuple[Any, Any, Any] | None = None)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dorsum")
     app.setOrganizationName("Dorsum")
-    window = MainWindow(model, state_path=args.state if session is not None else None)
-    if options.view is not None:
-        window.set_view(options.view)
-    elif session is not None and session.camera is not None:
-        window.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
+    window = open_window(model, options, session, args.state)
     _fit_to_screen(app, window)
     window.show()
     _quit_on_signals(app, window)
     code = app.exec()
     window.shutdown()
     return int(code)
+
+
+def open_window(model: SceneModel, options: Any, session: Session | None, state_path: Path | None) -> MainWindow:
+    """The main window showing ``model`` as ``dorsum view [--state FILE] [--view NAME]`` asks (not shown yet).
+
+    A state's camera and labels are kept exactly as saved; ``--view`` puts a preset camera instead.
+    """
+    window = MainWindow(model, state_path=state_path if session is not None else None)
+    if session is not None:
+        window.show_session_view(session, options.view)
+    elif options.view is not None:
+        window.set_view(options.view)
+    return window
 
 
 def _fit_to_screen(app: QApplication, window: MainWindow) -> None:

@@ -103,6 +103,9 @@ class MainWindow(QMainWindow):
         self.renderer = SceneRenderer(self.plotter, model, settings)
         self.picker = StructurePicker(self.renderer, model, self._show_hover_name)
         self.live_labels = LiveLabels(self.renderer, model)
+        # Labels are laid out once per turn of the event loop, however many changes asked for it.
+        self._labels_timer = QTimer(self, singleShot=True, interval=0)
+        self._labels_timer.timeout.connect(self._show_labels)
         self._preset_camera: Camera | None = None
         self.labels_shown = False
         self._framed_on_show = False
@@ -327,7 +330,17 @@ class MainWindow(QMainWindow):
         """Name of the preset the camera shows, or None after the user turned it."""
         return self.renderer.view_name if self._preset_camera is not None else None
 
+    def show_session_view(self, session: Session, view: str | None = None) -> None:
+        """The camera and labels of a saved state (the preset ``view`` instead, if given)."""
+        if view is not None or session.camera is None:
+            self.set_view(view or DEFAULT_VIEW)
+        else:
+            self.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
+        self.set_labels_shown(session.labels)
+
     def set_camera(self, camera: Camera, view: str | None = None) -> None:
+        """Exactly this camera (e.g. from a saved state): kept as it is when the window first shows."""
+        self._framed_on_show = True
         self.renderer.set_camera(camera)
         self._preset_camera = self.renderer.camera if view is not None else None
         if view is not None:
@@ -347,7 +360,11 @@ class MainWindow(QMainWindow):
         self._refresh_labels()
 
     def _refresh_labels(self) -> None:
-        if self.labels_shown:
+        if self.labels_shown and not self._labels_timer.isActive():
+            self._labels_timer.start()
+
+    def _show_labels(self) -> None:
+        if self.labels_shown and not getattr(self.plotter, "_closed", True):
             self.live_labels.show()
             self.plotter.render()
 
@@ -364,16 +381,13 @@ class MainWindow(QMainWindow):
     # -- sessions ------------------------------------------------------------------------------
     def session(self) -> Session:
         """Everything the window shows, as a session."""
-        return capture_session(self.model, self.renderer.camera, self.current_view())
+        return capture_session(self.model, self.renderer.camera, self.current_view(), self.labels_shown)
 
     def load_state(self, session: Session, path: Path | None = None) -> None:
-        """Show ``session``: its visibility, opacities, atrophy and camera."""
+        """Show ``session``: its visibility, opacities, atrophy, camera and labels."""
         with _busy():
             apply_session(session, self.model)
-        if session.camera is not None:
-            self.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
-        else:
-            self.set_view(DEFAULT_VIEW)
+        self.show_session_view(session)
         self.undo.reset()
         self.state_path = path
         self._update_title()
@@ -483,6 +497,8 @@ class MainWindow(QMainWindow):
         if getattr(self.plotter, "_closed", True):
             return
         self.render_scheduler.stop()
+        self._labels_timer.stop()
+        self.live_labels.close()
         self.undo_stack.cleanChanged.disconnect(self._on_clean_changed)
         self.picker.close()
         self.renderer.close()
