@@ -62,6 +62,7 @@ class LiveLabels:
         lines = vtk.vtkPolyData()
         points = vtk.vtkPoints()
         cells = vtk.vtkCellArray()
+        dots = vtk.vtkCellArray()  # the anchor, as in saved pictures
         for label in self.layout.placed:
             text = vtk.vtkTextActor()
             text.SetInput(label.text)
@@ -76,14 +77,17 @@ class LiveLabels:
             start = points.InsertNextPoint(label.start[0], height - label.start[1], 0.0)
             end = points.InsertNextPoint(label.anchor[0], height - label.anchor[1], 0.0)
             cells.InsertNextCell(2, [start, end])
+            dots.InsertNextCell(1, [end])
         lines.SetPoints(points)
         lines.SetLines(cells)
+        lines.SetVerts(dots)
         mapper = vtk.vtkPolyDataMapper2D()
         mapper.SetInputData(lines)
         leaders = vtk.vtkActor2D()
         leaders.SetMapper(mapper)
         leaders.GetProperty().SetColor(*LEADER_RGB)
         leaders.GetProperty().SetLineWidth(1.5)
+        leaders.GetProperty().SetPointSize(5.0)
         leaders.SetPickable(False)
         self._add(leaders)
 
