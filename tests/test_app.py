@@ -529,7 +529,8 @@ def test_reopened_state_has_the_saved_framing_and_labels(qtbot, window, fixture_
     path = save_session(tmp_path / "lecture.toml", saved)
 
     args = build_parser().parse_args(["view", "--atlas", str(fixture_atlas_dir), "--state", str(path)])
-    other = open_window(*scene_from_args(args), path)  # what `dorsum view --state FILE` opens
+    model, options, session = scene_from_args(args)
+    other = open_window(model, view=options.view, session=session, state_path=path)  # `dorsum view --state`
     other.resize(window.size())
     qtbot.addWidget(other, before_close_func=lambda w: w.undo_stack.setClean())
     other.show()

@@ -18,3 +18,10 @@ def run_app(args: argparse.Namespace, scene: tuple[Any, Any, Any] | None = None)
     from viewer.app.main import run_app as run
 
     return run(args, scene)
+
+
+def run_scene(model: object, **options: object) -> int:
+    """Open the main window on an existing scene model (``viewer.api.Scene.show``); the exit code."""
+    from viewer.app.main import run_scene as run
+
+    return run(model, **options)  # type: ignore[arg-type]
