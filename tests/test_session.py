@@ -203,7 +203,8 @@ def test_camera_state_fields_match_render_camera():
 
 
 DEGENERATE_CAMERAS = {
-    "position is the focal point": ("[10.0, 20.0, 30.0]", "[10.0, 20.0, 30.0]", "[0.0, 0.0, 1.0]", "is the focal point"),
+    "position is the focal point": ("[10.0, 20.0, 30.0]", "[10.0, 20.0, 30.0]", "[0.0, 0.0, 1.0]",
+                                    "is the focal point"),
     "up along the view": ("[0.0, -900.0, 0.0]", "[0.0, 0.0, 0.0]", "[0.0, 1.0, 0.0]", "parallel to the view"),
     "up nearly along the view": ("[0.0, 0.0, 900.0]", "[0.0, 0.0, 0.0]", "[0.0, 0.001, -1.0]", "parallel to the view"),
     "no up": ("[0.0, -900.0, 0.0]", "[0.0, 0.0, 0.0]", "[0.0, 0.0, 0.0]", "camera up is [0, 0, 0]"),
