@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from viewer.checks import check_dpi
 from viewer.errors import DorsumError, os_error_message
 
 PNG_PARAMETERS_KEY = "dorsum:parameters"
@@ -338,7 +339,7 @@ def png_bytes_writer(pixels: np.ndarray, parameters: Mapping[str, Any] | None = 
         if parameters is not None:
             info.add_text(PNG_PARAMETERS_KEY, json.dumps(parameters, sort_keys=True))
         image = Image.fromarray(np.ascontiguousarray(pixels))
-        extra = {"dpi": (dpi, dpi)} if dpi else {}
+        extra = {"dpi": (dpi, dpi)} if dpi is not None else {}
         image.save(target, format="PNG", pnginfo=info, **extra)
 
     return write
@@ -346,7 +347,12 @@ def png_bytes_writer(pixels: np.ndarray, parameters: Mapping[str, Any] | None = 
 
 def save_png(path: str | Path, pixels: np.ndarray, *, parameters: Mapping[str, Any] | None = None,
              overwrite: bool = False, dpi: float | None = None) -> Path:
-    """Save an (h, w, 3|4) uint8 image as PNG, atomically, with reproducible parameters in its metadata."""
+    """Save an (h, w, 3|4) uint8 image as PNG, atomically, with reproducible parameters in its metadata.
+
+    ``dpi`` (None: none recorded) must lie in :data:`viewer.checks.DPI_RANGE`.
+    """
+    if dpi is not None:
+        dpi = check_dpi(dpi)
     return write_atomically(path, png_bytes_writer(pixels, parameters, dpi), overwrite=overwrite)
 
 
