@@ -565,6 +565,28 @@ def fat_vertex_colours(colour: str, weights: np.ndarray) -> np.ndarray:
     return (1.0 - weights)[:, None] * rgb + weights[:, None] * fat_rgb
 
 
+#: Per-vertex data a muscle's meshes need to waste by level and side (see docs/atlas-format.md).
+ATROPHY_DATA = ("segment", "side")
+
+
+def atrophy_muscles(atlas: Atlas) -> tuple[str, ...]:
+    """Muscles that can waste: every one of their meshes carries :data:`ATROPHY_DATA` per vertex."""
+    return tuple(muscle for muscle in atlas.muscles
+                 if all(set(ATROPHY_DATA) <= set(atlas.meshes[s.id].point_data)
+                        for s in atlas.structures_of_muscle(muscle)))
+
+
+def check_atrophy_muscle(atlas: Atlas, muscle: str) -> str:
+    """Return ``muscle`` if the atlas has it and it can waste; else raise one line naming those that can."""
+    check_option("muscle", muscle, atlas.muscles)
+    supported = atrophy_muscles(atlas)
+    if muscle not in supported:
+        raise DorsumError(f"atrophy: {muscle} cannot waste yet: its meshes carry no per-vertex level and side "
+                          f"data ('segment', 'side'), so its levels are unknown (muscles that can: "
+                          f"{', '.join(supported) or 'none in this atlas'})")
+    return muscle
+
+
 def atrophied_vertices(atlas: Atlas, structure_id: str, params: AtrophyParams) -> np.ndarray:
     """Displayed vertices of one structure under ``params``, (n, 3) mm (the atlas geometry if untouched)."""
     original = atlas.meshes[structure_id].vertices
@@ -604,11 +626,12 @@ def apply_atrophy(model: SceneModel, params: AtrophyParams | None) -> None:
     Raises
     ------
     DorsumError
-        For a muscle the atlas does not have, or a muscle that cannot waste as asked.
+        For a muscle the atlas does not have, one without per-vertex level data (see
+        :func:`atrophy_muscles`), or a muscle that cannot waste as asked.
     """
     atlas = model.atlas
     if params is not None:
-        check_option("muscle", params.muscle, atlas.muscles)
+        check_atrophy_muscle(atlas, params.muscle)
     previous = model.atrophy
     touched = {s.id for muscle in {getattr(previous, "muscle", None), getattr(params, "muscle", None)}
                if muscle is not None for s in atlas.structures_of_muscle(muscle)}
