@@ -95,3 +95,25 @@ def test_a_state_that_is_not_a_small_regular_file_is_refused(kind, fixture_atlas
     line = one_error_line(capsys, "shot")
     assert str(state) in line
     assert ("not a regular file" in line) if kind != "huge" else ("too large" in line)
+
+
+# -- item 23: a label asked for a hidden structure ---------------------------------------------------
+def test_a_label_for_a_hidden_structure_gets_a_note(fixture_atlas_dir, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert main(["shot", "--atlas", str(fixture_atlas_dir), "--out", str(out), "--size", "320x240",
+                 "--hide", "superficial", "--labels", "sheet", "column"]) == 0
+    err = capsys.readouterr().err
+    assert "dorsum shot: note: no label for sheet: it is hidden in this figure" in err
+    assert "column" not in err  # the visible one is labelled
+
+
+def test_the_docs_give_the_atrophy_limit_the_code_enforces():
+    import re
+
+    from viewer.atrophy import MAX_AMOUNT
+
+    root = Path(__file__).resolve().parents[1]
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for match in re.finditer(r"CSA lost in percent \(0-(\d+)\)|atrophy[^.\n]{0,40}up to (\d+) ?%", doc.read_text()):
+            limit = next(group for group in match.groups() if group)
+            assert float(limit) == MAX_AMOUNT, f"{doc.name}: {match.group(0)}"

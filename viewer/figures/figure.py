@@ -235,7 +235,12 @@ class FigureRenderer:
         if panel.label_all:
             ids = [sid for sid in self.model.visible_ids() if self.atlas.structure(sid).kind == "muscle"]
         else:
-            ids = [sid for name in panel.labels for sid in self.model.resolve(name) if self.model.is_visible(sid)]
+            ids = []
+            for name in panel.labels:
+                shown = [sid for sid in self.model.resolve(name) if self.model.is_visible(sid)]
+                if not shown:  # asked for, but hidden: say so rather than drop it (docs/lessons.md)
+                    self.notes.append(f"no label for {name}: it is hidden in this figure")
+                ids += shown
         texts: dict[str, list[str]] = {}
         for sid in dict.fromkeys(ids):
             texts.setdefault(self.atlas.structure(sid).name, []).append(sid)
