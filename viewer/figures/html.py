@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from viewer.levels import anatomical_order
 from viewer.model import SceneModel
 from viewer.output import write_atomically
 
@@ -134,7 +135,7 @@ def scene_data(model: SceneModel) -> dict:
 
     structures = []
     points = []
-    for sid in model.visible_ids():
+    for sid in anatomical_order(model.visible_ids()):  # the page's list: C1..S1, not as text
         faces = model.atlas.meshes[sid].faces
         vertices = model.vertices(sid)
         normals = vertex_normals(vertices, faces, vertex_normal_operator(faces, len(vertices)))
