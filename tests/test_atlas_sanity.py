@@ -135,26 +135,26 @@ def test_the_shipped_atlas_passes(real_atlas):
     assert len(real_atlas.structures) > 50
 
 
-# -- item 18: atrophy only for muscles with level data ------------------------------------------------
-def test_atrophy_of_a_muscle_without_level_data_is_refused(capsys):
+# -- item 18: atrophy only where the model's result is what measure measures -------------------------
+def test_atrophy_of_a_muscle_the_model_cannot_waste_is_refused(capsys):
     code = main(["measure", "--muscle", "trapezius", "--atrophy", "30", "--segments", "T4-T8"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["dorsum measure: error: atrophy: trapezius cannot waste yet: its meshes carry no per-vertex "
-                   "level and side data ('segment', 'side'), so its levels are unknown (muscles that can: "
-                   "multifidus)"]
+    assert len(err) == 1
+    assert err[0].startswith("dorsum measure: error: atrophy: trapezius cannot waste as asked in T4-T8: checked "
+                             "with 'dorsum measure', 30% set gives ")
+    assert err[0].endswith("muscles with per-vertex level and side data waste exactly: multifidus)")
 
 
-def test_atrophy_refusal_reaches_every_command(fixture_atlas_dir, tmp_path, capsys):
-    assert main(["shot", "--atlas", str(fixture_atlas_dir), "--out", str(tmp_path / "x.png"),
-                 "--atrophy", "20"]) == 0  # multifidus has the data
+def test_the_refusal_is_in_the_model_every_command_uses(real_atlas, fixture_atlas):
     from viewer.atrophy import AtrophyParams, apply_atrophy, atrophy_muscles
     from viewer.model import SceneModel
 
-    model = SceneModel(load_atlas(fixture_atlas_dir))
-    assert atrophy_muscles(model.atlas) == ("multifidus",)
-    with pytest.raises(DorsumError, match="column cannot waste yet"):
-        apply_atrophy(model, AtrophyParams(amount=10, segments="L4-L5", muscle="column"))
+    model = SceneModel(real_atlas)
+    with pytest.raises(DorsumError, match="trapezius cannot waste as asked"):
+        apply_atrophy(model, AtrophyParams(amount=30, segments="T4-T8", muscle="trapezius"))
+    assert model.atrophy is None and model.vertices("trapezius_left") is real_atlas.meshes["trapezius_left"].vertices
+    assert atrophy_muscles(real_atlas) == ("multifidus",) and atrophy_muscles(fixture_atlas) == ("multifidus",)
 
 
 # -- the loader under fuzzing ---------------------------------------------------------------------------

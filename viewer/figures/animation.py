@@ -182,18 +182,24 @@ def gif_writer(frames: Iterable[np.ndarray], fps: float) -> Callable[[Path], Non
     return write
 
 
-def mp4_writer(frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]) -> Callable[[Path], None]:
+def mp4_writer(frames: Iterable[np.ndarray], fps: float, size: tuple[int, int],
+               credit: str = "") -> Callable[[Path], None]:
+    """``credit``: the data credits, stored as the MP4's copyright tag."""
     def write(target: Path) -> None:
         # H.264 through the ffmpeg of imageio-ffmpeg, run and checked by viewer.output (a failed or
-        # killed encoder is an error, never a "written" file). The temporary name does not end in
-        # .mp4, so the container is named explicitly.
-        run_encoder(mp4_command(target, fps, size), (np.ascontiguousarray(f[..., :3]) for f in frames), name="MP4")
+        # killed encoder is an error, never a "written" file).
+        run_encoder(mp4_command(target, fps, size, credit), (np.ascontiguousarray(f[..., :3]) for f in frames),
+                    name="MP4")
 
     return write
 
 
-def mp4_command(target: Path, fps: float, size: tuple[int, int]) -> list[str]:
-    """The ffmpeg command line that encodes raw RGB frames of ``size`` (w, h) from stdin to ``target``."""
+def mp4_command(target: Path, fps: float, size: tuple[int, int], credit: str = "") -> list[str]:
+    """The ffmpeg command that encodes raw RGB frames of ``size`` (w, h) from stdin to ``target``.
+
+    The settings are imageio-ffmpeg's for quality 8 (CRF 10); the temporary name does not end in
+    .mp4, so the container is named explicitly.
+    """
     from fractions import Fraction
 
     import imageio_ffmpeg
@@ -202,7 +208,8 @@ def mp4_command(target: Path, fps: float, size: tuple[int, int]) -> list[str]:
     return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-vcodec", "rawvideo",
             "-s", f"{size[0]}x{size[1]}", "-pix_fmt", "rgb24", "-r", rate, "-i", "-", "-an",
             "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "10",
-            "-f", "mp4", "-movflags", "+faststart", str(target)]
+            "-f", "mp4", "-movflags", "+faststart", *(["-metadata", f"copyright={credit}"] if credit else []),
+            str(target)]
 
 
 def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *, view: str, atrophy=None,
