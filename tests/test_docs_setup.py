@@ -106,3 +106,12 @@ def test_the_documented_measure_example_is_what_measure_prints(capsys):
     for side, entry in example["volume_cm3"].items():
         for key, value in entry.items():
             assert round(measured["volume_cm3"][side][key], 1) == value, hint
+
+
+def test_the_documented_healthy_range_is_what_measure_prints(capsys):
+    text = (ROOT / "docs" / "atrophy.md").read_text(encoding="utf-8").replace("\n", " ")
+    low, high = (float(v) for v in re.search(r"multifidus measures ([\d.]+) \(L1-L2\) to ([\d.]+) cm²", text).groups())
+    assert main(["measure", "--json", "--levels", "L1-L2,L5-S1"]) == 0
+    levels = json.loads(capsys.readouterr().out)["levels"]
+    assert low == round(min(e["csa_cm2"] for e in levels["L1-L2"].values()), 1)
+    assert high == round(min(e["csa_cm2"] for e in levels["L5-S1"].values()), 1)
