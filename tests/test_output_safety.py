@@ -161,7 +161,7 @@ def test_an_unwritable_folder_fails_before_rendering(fixture_atlas_dir, tmp_path
 def test_atlas_build_checks_its_output_folder_before_building(make, tmp_path, monkeypatch, capsys):
     import tempfile
 
-    monkeypatch.setattr("viewer.commands.atlas._builder", lambda: pytest.fail("started building"))
+    monkeypatch.setattr("viewer.commands.atlas._builder", lambda: lambda staging: pytest.fail("started building"))
     out = tmp_path / "atlas"
     if make == "file":
         out.write_text("x")
