@@ -416,6 +416,8 @@ def provenance_text(versions: Mapping[str, str], calibration: Mapping[str, Mappi
     """``PROVENANCE.toml``: package versions, build parameters and calibration results."""
     lines = ["# How this atlas was built (viewer.atlas_build.build_atlas).", ""]
     lines += _table("[packages]", {k: versions[k] for k in sorted(versions)})
+    # Byte identity holds for these settings on x86-64 (see PINNED_ENVIRONMENT and docs/atlas.md).
+    lines += _table("[build_environment]", dict(PINNED_ENVIRONMENT))
     lines += _table("[parameters]", {
         "model": source.MODEL_NAME, "posture": "neutral (qpos0)", "voxel_mm": VOXEL_MM,
         "decimation_tolerance_mm": TOLERANCE_MM, "specific_tension_n_per_mm2": fascicle_muscles.SPECIFIC_TENSION,
@@ -429,6 +431,13 @@ def provenance_text(versions: Mapping[str, str], calibration: Mapping[str, Mappi
         "fascia_thickness_mm": fascicle_muscles.FASCIA_THICKNESS_MM,
         "fascia_half_width_mm": fascicle_muscles.FASCIA_HALF_WIDTH_MM,
         "cut_blend_mm": volume.CUT_BLEND_MM,
+        "midline_gap_mm": volume.MIDLINE_GAP_MM,
+        "spinous_ridge_half_width_mm": volume.RIDGE_HALF_WIDTH_MM,
+        "spinous_ridge_window_mm": volume.RIDGE_WINDOW_MM,
+        "thoracic_multifidus_radius_mm": fascicle_muscles.THORACIC_MULTIFIDUS_RADIUS_MM,
+        "thoracic_multifidus_lowest_origin": fascicle_muscles.THORACIC_MULTIFIDUS_LOWEST,
+        "multifidus_lift_end_level": fascicle_muscles.MULTIFIDUS_LIFT_END,
+        "symmetry": "right side built and calibrated, left side its mirror image",
         "calibration_iterations": CALIBRATION_ITERATIONS,
         "overlap_priority": ["bone", "multifidus", "longissimus", "iliocostalis", "superficial"],
         "landmark_muscles": "viewer.atlas_build.landmark_muscles (built in two passes, see docs/atlas.md)",

@@ -935,7 +935,8 @@ def build_landmark_muscles(
     mask |= union_mask(grid, [out[f"semispinalis_{s}"] for s in SIDES])
     ss_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
-        spinalis = _tubes(*spinalis_paths(marks, side, ss_env), closed_bones, ridge=ridge)
+        # Its tendons end on the sides of the spinous tips, so it keeps off the midline only.
+        spinalis = _tubes(*spinalis_paths(marks, side, ss_env), closed_bones)
         out[f"spinalis_{side}"] = carve(spinalis, [out[f"rotatores_{side}"]])
 
     mask |= union_mask(grid, _pick(deeper, ("iliocostalis", "longissimus")))
