@@ -472,14 +472,19 @@ def build_fascicle_muscles(
     calibration_iterations : int
         Gain updates per muscle group.
     deep_extra : mapping of str to trimesh.Trimesh, optional
-        Other deep-layer muscles keyed by structure id (``semispinalis_left`` ...). The erector
-        spinae is kept from reaching in front of them, as seen from behind.
+        Other deep-layer muscles keyed by structure id (``rotatores_left``, ``semispinalis_left``
+        ...). The multifidus is carved around the rotatores and its thoracic fascicles are lifted
+        behind them; the erector spinae is kept from reaching in front of all of them, as seen
+        from behind.
     beside : mapping of str to trimesh.Trimesh, optional
         Muscles of the same layer keyed by structure id (``spinalis_left`` ...) that keep their
         volume where they overlap the erector spinae.
     reuse : FascicleMuscles, optional
-        An earlier result: its calibrated gains are reused (no recalibration); the multifidus is
-        rebuilt over the rotatores in ``deep_extra`` and the erector spinae against all of it.
+        An earlier result: its calibrated gains and its multifidus are reused (no recalibration);
+        the erector spinae is rebuilt against everything in ``deep_extra`` and ``beside``.
+
+    Every surface keeps off the midline and off the spinous ridge (``midline=True``, ``ridge``
+    in :func:`volume.tube_union_surface`).
     """
     surface = attachment_surface(bones)
     solid_bones = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum", "hip_bone"))]
