@@ -109,7 +109,8 @@ def test_overlap_measure_sees_an_overlap(real_atlas: Atlas) -> None:
 def _csa(atlas: Atlas, sid: str, disc: str) -> float:
     origin, normal = measure.disc_plane(atlas, disc)
     data = atlas.meshes[sid]
-    return measure.cross_sectional_area(np.asarray(data.vertices, float), np.asarray(data.faces), origin, normal) / 100.0
+    area = measure.cross_sectional_area(np.asarray(data.vertices, float), np.asarray(data.faces), origin, normal)
+    return area / 100.0
 
 
 @pytest.mark.parametrize("muscle", ["multifidus", "longissimus", "iliocostalis"])
