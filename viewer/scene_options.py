@@ -57,17 +57,21 @@ def add_atrophy_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"vertebral range that wastes, e.g. L4-S1 (default: {DEFAULT_SEGMENTS}, all lumbar levels)")
     group.add_argument("--side", default=None, metavar="SIDE", help="left, right or both (default: both)")
     group.add_argument("--fat", default=None, metavar="PERCENT",
-                       help="fatty infiltration of the wasting muscle, 0 to 100 (shown as a shift toward fat yellow)")
+                       help="fat fraction of the wasting muscle's cross-section, 0 to 100 (fat patches in sections, "
+                            "marbling in 3D)")
+    group.add_argument("--retracted", action="store_true", default=None,
+                       help="show the retracted muscle alone in sections and measure inside its own outline "
+                            "(default: the healthy outline stays as the fascial boundary and the vacated space is fat)")
 
 
 def atrophy_from_args(args: argparse.Namespace, muscle: str | None = None) -> AtrophyParams | None:
     """The atrophy options of ``args`` as parameters, or None when none was given."""
-    given = {name: getattr(args, name, None) for name in ("atrophy", "segments", "side", "fat")}
+    given = {name: getattr(args, name, None) for name in ("atrophy", "segments", "side", "fat", "retracted")}
     if all(value is None for value in given.values()):
         return None
     params = {"amount": given["atrophy"] if given["atrophy"] is not None else 0.0,
               "segments": given["segments"] or DEFAULT_SEGMENTS, "side": given["side"] or "both",
-              "fat": given["fat"] if given["fat"] is not None else 0.0}
+              "fat": given["fat"] if given["fat"] is not None else 0.0, "retracted": bool(given["retracted"])}
     if muscle is not None:
         params["muscle"] = muscle
     return AtrophyParams(**params)

@@ -35,7 +35,7 @@ _TOP_KEYS = {"lesson", "figures"}
 # Keys a panel may set; on a figure they are defaults for its panels (or describe its single panel).
 _PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame"}
 _FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels"} | _PANEL_KEYS
-_ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle"}
+_ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle", "retracted"}
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
 
 
@@ -315,13 +315,15 @@ class _LessonReader:
             parse_segment_range(segments)
         except DorsumError as exc:
             self.fail(f"{where}.segments", str(exc))
+        retracted = self.flag(f"{where}.retracted", value.get("retracted", False))
         muscle = str(value.get("muscle", DEFAULT_MUSCLE))
         if muscle not in self.atlas.muscles:
             self.fail(f"{where}.muscle", f"unknown muscle {muscle!r} (known: {', '.join(self.atlas.muscles)})")
         if len(self.problems) > before:
             return None
         try:  # the atrophy model's own rules (e.g. a range must hold a disc level)
-            return AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle)
+            return AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle,
+                                 retracted=retracted)
         except DorsumError as exc:
             self.fail(where, str(exc))
             return None
