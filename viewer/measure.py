@@ -54,10 +54,11 @@ def _change_percent(value: float, baseline: float) -> float | None:
     return None if baseline <= 0 else 100.0 * (value - baseline) / baseline
 
 
-def muscle_section_loops(model: SceneModel, muscle: str, disc: str) -> dict[str, list[np.ndarray]]:
+def muscle_section_loops(model: SceneModel, muscle: str, disc: str, healthy: bool = False) -> dict[str, list[np.ndarray]]:
     """Displayed outlines of a muscle at a disc level, per side (``"left"``, ``"right"``, ``"midline"``).
 
-    For figures: these are exactly the outlines whose areas :func:`measure_muscle` reports.
+    For figures: these are exactly the outlines whose areas :func:`measure_muscle` reports
+    (``csa_cm2``; with ``healthy``, the atlas outlines, whose areas are ``baseline_cm2``).
 
     Returns
     -------
@@ -74,7 +75,8 @@ def muscle_section_loops(model: SceneModel, muscle: str, disc: str) -> dict[str,
         levels, sides = vertex_levels(atlas, structure.id), vertex_sides(atlas, structure.id)
         for side in np.unique(sides):
             mask = sides[mesh.faces[:, 0]] == side
-            found = section_loops(model.vertices(structure.id), mesh.faces, *plane, face_mask=mask,
+            vertices = mesh.vertices if healthy else model.vertices(structure.id)
+            found = section_loops(vertices, mesh.faces, *plane, face_mask=mask,
                                   near_level=(levels, position))
             loops.setdefault(SIDE_NAMES[int(side)], []).extend(found)
     return loops
