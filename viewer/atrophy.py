@@ -148,8 +148,11 @@ class AtrophyParams:
         return tuple(f"{VERTEBRAE[i]}-{VERTEBRAE[i + 1]}" for i in range(low, high))
 
     def as_dict(self) -> dict[str, object]:
-        return {"muscle": self.muscle, "amount": self.amount, "segments": self.segments, "side": self.side,
-                "fat": self.fat, "retracted": self.retracted}
+        found: dict[str, object] = {"muscle": self.muscle, "amount": self.amount, "segments": self.segments,
+                                    "side": self.side, "fat": self.fat}
+        if self.retracted:  # only when set, so files and JSON written before it read the same
+            found["retracted"] = True
+        return found
 
     def fat_at(self, position: float, side: int) -> float:
         """Fat fraction asked (0 to 1) at a level coordinate on a side (0 left, 1 right, 2 midline):
