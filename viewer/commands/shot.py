@@ -27,6 +27,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dpi", type=float, default=None, help="DPI to record in the PNG (for print layout)")
     parser.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     add_annotation_arguments(parser)
+    section = parser.add_argument_group("axial section instead of the 3D view (see docs/atrophy.md)")
+    section.add_argument("--section", default=None, metavar="DISC",
+                         help="draw the axial slice at a disc level, e.g. L4-L5, with CSA labels if --labels is given")
+    section.add_argument("--style", default="diagram", choices=("diagram", "mri"),
+                         help="section style: coloured diagram, or grey levels as on a T1-weighted MRI (fat bright)")
     parser.set_defaults(run=run)
 
 
@@ -62,6 +67,22 @@ def render_annotated(model, size, args: argparse.Namespace, view: str | None, ca
     return pixels
 
 
+def _run_section(args: argparse.Namespace, model, options, size: tuple[int, int], out) -> int:
+    """``shot --section DISC [--style mri]``: the axial slice (no 3D rendering, so no VTK)."""
+    from viewer.figures.section import section_figure
+    from viewer.levels import parse_disc_list
+
+    disc = parse_disc_list(args.section.upper())[0]
+    labels = None if args.labels is None else tuple(args.labels)
+    pixels = section_figure(model, disc, size, style=args.style, labels=labels, title=args.title,
+                            caption=args.caption, scale_bar=args.scale_bar, transparent=args.transparent)
+    parameters = {"command": "shot", "dorsum": __version__, "atlas": f"{model.atlas.name} {model.atlas.version}",
+                  **options.as_dict(), "size": list(size), "section": disc, "style": args.style}
+    save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=args.dpi)
+    print(f"wrote {out} ({size[0]}x{size[1]})")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from viewer.render import Camera, render_image  # VTK loads only when a picture is made
 
@@ -69,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".png",))
     model, options, session = scene_from_args(args)
     camera = Camera(**session.camera.camera_fields()) if options.view is None else None
+    if args.section is not None:
+        return _run_section(args, model, options, size, out)
     if annotations_requested(args):
         pixels = render_annotated(model, size, args, options.view, camera)
     else:

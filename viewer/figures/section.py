@@ -634,3 +634,23 @@ def _draw_orientation(draw: ImageDraw.ImageDraw, drawn: Box, size: tuple[int, in
                          ("R", drawn.left, top),
                          ("L", drawn.right - compose.text_width("L", typeface), top)):
         draw.text((x, y), letter, font=typeface, fill=colour)
+
+
+def section_figure(model: SceneModel, disc: str, size: tuple[int, int], *, style: str = "diagram",
+                   labels: tuple[str, ...] | None = None, title: str = "", caption: str = "",
+                   scale_bar: bool = True, transparent: bool = False) -> np.ndarray:
+    """A one-slice figure (``dorsum shot --section``): the slice with an optional title and caption.
+
+    ``labels``: None for no CSA labels, ``()`` for every shown muscle, else the muscles or layers to label.
+    """
+    label_muscles = None
+    if labels:
+        label_muscles = tuple(dict.fromkeys(model.atlas.structure(sid).muscle for name in labels
+                                            for sid in model.resolve(name)))
+    drawing = section_drawing(model, disc, label_muscles, style=style)
+    layout = compose.figure_layout(size, 1, title=title, caption=caption)
+    box = layout.panels[0]
+    canvas = compose.blank_canvas(size, transparent)
+    compose.paste_panel(canvas, draw_section(drawing, box.size, typography=layout.typography, transparent=transparent,
+                                             scale_bar=scale_bar, labels=labels is not None), box)
+    return compose.finish_figure(canvas, layout, title=title, caption=caption)
