@@ -47,14 +47,20 @@ def available_discs(model: SceneModel, muscle: str = MUSCLE) -> tuple[str, ...]:
 
 
 def csa_text(entry: dict[str, Any] | None) -> str:
-    """Readout cell: ``"5.12 → 3.58 cm² (−30%)"``."""
+    """Readout cell: ``"5.12 → 3.58 cm² (−30%)"``, and with fat a second line with the total CSA inside
+    the fascial boundary, the lean CSA, the fat fraction and its grade (:data:`viewer.fat.GRADE_SCALE`)."""
     if entry is None:
         return "–"
     change = entry["change_percent"]
     change_text = "" if change is None else f" ({change:+.0f}%)".replace("-", "−")
     if abs(entry["csa_cm2"] - entry["baseline_cm2"]) < 0.005:
-        return f"{entry['csa_cm2']:.2f} cm²"
-    return f"{entry['baseline_cm2']:.2f} → {entry['csa_cm2']:.2f} cm²{change_text}"
+        text = f"{entry['csa_cm2']:.2f} cm²"
+    else:
+        text = f"{entry['baseline_cm2']:.2f} → {entry['csa_cm2']:.2f} cm²{change_text}"
+    if entry.get("fat_percent", 0.0) >= 0.05:  # the composition an MRI study reports
+        text += (f"\ntotal {entry['total_cm2']:.2f}, lean {entry['lean_cm2']:.2f} cm², "
+                 f"fat {entry['fat_percent']:.0f}% (grade {entry['grade']})")
+    return text
 
 
 class AtrophyPanel(QWidget):
@@ -104,7 +110,11 @@ class AtrophyPanel(QWidget):
         self.readout.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.readout.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.readout.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
-        self.readout.setToolTip("Multifidus cross-sectional area at each disc level: healthy → now (change)")
+        from viewer.fat import GRADE_SCALE
+
+        self.readout.setToolTip("Multifidus cross-sectional area at each disc level: healthy → now (change); with "
+                                "fat, the total CSA inside the fascia, the lean CSA, the fat fraction and its grade "
+                                f"on the {GRADE_SCALE} scale")
         self.readout_title = QLabel("Multifidus CSA per disc level (healthy → now)")
 
         layout = QVBoxLayout(self)
@@ -260,6 +270,7 @@ class AtrophyPanel(QWidget):
             empty = all((result["levels"][disc].get(side) or {}).get("baseline_cm2", 0.0) == 0.0
                         for side in ("left", "right"))
             self.readout.setRowHidden(row, empty)
+        self.readout.resizeRowsToContents()
 
     def readout_text(self, disc: str, side: str) -> str:
         """The readout cell of ``disc`` and ``side`` (``"left"`` or ``"right"``)."""
