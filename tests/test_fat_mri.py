@@ -212,3 +212,32 @@ def test_body_outline_encloses_the_muscles_with_subcutaneous_fat(real_atlas):
         mesh = real_atlas.meshes[sid]
         for loop in section_loops(mesh.vertices, mesh.faces, origin, normal):
             assert inside.contains_points(to_slice(loop, origin, axes), radius=1.0).mean() > 0.98
+
+
+def test_shot_section_mri_cli(tmp_path, capsys):
+    from PIL import Image
+
+    from viewer.cli import main
+
+    out = tmp_path / "mri.png"
+    assert main(["shot", "--out", str(out), "--section", "L4-L5", "--style", "mri", "--size", "640x480",
+                 "--labels", "multifidus", "--atrophy", "20", "--segments", "L4-S1", "--side", "right",
+                 "--fat", "40"]) == 0
+    image = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert image.shape == (480, 640, 3)
+    assert np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])
+    assert (image[..., 0] < 20).sum() > 100  # air outside the body, as on an MR image
+    assert main(["shot", "--out", str(tmp_path / "x.png"), "--section", "L9-L5"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_gui_table_cell_shows_total_lean_fat_and_grade():
+    from viewer.app.atrophy_panel import csa_text
+
+    entry = {"csa_cm2": 4.91, "baseline_cm2": 7.02, "change_percent": -30.0, "total_cm2": 7.02, "lean_cm2": 4.21,
+             "fat_percent": 40.0, "grade": 1}
+    text = csa_text(entry)
+    assert text.splitlines()[0] == "7.02 → 4.91 cm² (−30%)"
+    assert text.splitlines()[1] == "total 7.02, lean 4.21 cm², fat 40% (grade 1)"
+    healthy = dict(entry, csa_cm2=7.02, change_percent=0.0, lean_cm2=7.02, fat_percent=0.0, grade=0)
+    assert csa_text(healthy) == "7.02 cm²"
