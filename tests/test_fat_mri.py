@@ -241,3 +241,34 @@ def test_gui_table_cell_shows_total_lean_fat_and_grade():
     assert text.splitlines()[1] == "total 7.02, lean 4.21 cm², fat 40% (grade 1)"
     healthy = dict(entry, csa_cm2=7.02, change_percent=0.0, lean_cm2=7.02, fat_percent=0.0, grade=0)
     assert csa_text(healthy) == "7.02 cm²"
+
+
+def test_ghost_shows_the_healthy_shape_only_where_the_muscle_wasted(real_atlas):
+    from viewer.render import render_image
+
+    def picture(ghost: bool) -> np.ndarray:
+        model = SceneModel(real_atlas)
+        model.show_only(["multifidus"])
+        apply_atrophy(model, AtrophyParams(amount=50, segments="L4-S1", side="right", ghost=ghost))
+        return render_image(model, (320, 480), view="posterior").astype(int)
+
+    with_ghost, without = picture(True), picture(False)
+    changed = np.abs(with_ghost - without).sum(axis=-1) > 30
+    # Posterior view: the patient's right is the picture's right half; the left side did not waste.
+    assert changed[:, 170:].sum() > 200
+    assert changed[:, :150].sum() == 0
+    assert AtrophyParams(ghost=True).as_dict()["ghost"] is True and "ghost" not in AtrophyParams().as_dict()
+
+
+def test_gui_ghost_toggle(qtbot, real_atlas):
+    from viewer.app.atrophy_panel import AtrophyPanel
+
+    model = SceneModel(real_atlas)
+    panel = AtrophyPanel(model, lambda title, apply, merge=None: apply())
+    qtbot.addWidget(panel)
+    panel.amount.setValue(20)
+    qtbot.waitUntil(lambda: model.atrophy is not None, timeout=60000)
+    assert not model.atrophy.ghost
+    panel.ghost.setChecked(True)
+    qtbot.waitUntil(lambda: model.atrophy.ghost, timeout=60000)
+    assert model.atrophy.amount == 20

@@ -108,6 +108,8 @@ class AtrophyParams:
     retracted : bool
         False (default): the healthy outline stays as the fascial boundary and the space the muscle
         vacates is fat, as on MRI. True: sections show the retracted muscle alone (fat only inside it).
+    ghost : bool
+        Show the healthy shape of the wasting structures in 3D as a translucent ghost around them.
     """
 
     amount: float = 0.0
@@ -116,6 +118,7 @@ class AtrophyParams:
     fat: float = 0.0
     muscle: str = DEFAULT_MUSCLE
     retracted: bool = False
+    ghost: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "amount", check_range("atrophy", self.amount, 0.0, MAX_AMOUNT))
@@ -133,8 +136,9 @@ class AtrophyParams:
         object.__setattr__(self, "segments", segments)
         if not isinstance(self.muscle, str) or not self.muscle:
             raise DorsumError("muscle: give a muscle name, e.g. multifidus (see 'dorsum info')")
-        if not isinstance(self.retracted, bool):
-            raise DorsumError(f"retracted: {self.retracted!r} is not true or false")
+        for name in ("retracted", "ghost"):
+            if not isinstance(getattr(self, name), bool):
+                raise DorsumError(f"{name}: {getattr(self, name)!r} is not true or false")
 
     @property
     def level_range(self) -> tuple[float, float]:
@@ -150,8 +154,9 @@ class AtrophyParams:
     def as_dict(self) -> dict[str, object]:
         found: dict[str, object] = {"muscle": self.muscle, "amount": self.amount, "segments": self.segments,
                                     "side": self.side, "fat": self.fat}
-        if self.retracted:  # only when set, so files and JSON written before it read the same
-            found["retracted"] = True
+        for name in ("retracted", "ghost"):  # only when set, so files and JSON written before read the same
+            if getattr(self, name):
+                found[name] = True
         return found
 
     def fat_at(self, position: float, side: int) -> float:

@@ -62,16 +62,19 @@ def add_atrophy_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--retracted", action="store_true", default=None,
                        help="show the retracted muscle alone in sections and measure inside its own outline "
                             "(default: the healthy outline stays as the fascial boundary and the vacated space is fat)")
+    group.add_argument("--ghost", action="store_true", default=None,
+                       help="show the healthy shape of the wasting muscle in 3D as a translucent ghost")
 
 
 def atrophy_from_args(args: argparse.Namespace, muscle: str | None = None) -> AtrophyParams | None:
     """The atrophy options of ``args`` as parameters, or None when none was given."""
-    given = {name: getattr(args, name, None) for name in ("atrophy", "segments", "side", "fat", "retracted")}
+    given = {name: getattr(args, name, None) for name in ("atrophy", "segments", "side", "fat", "retracted", "ghost")}
     if all(value is None for value in given.values()):
         return None
     params = {"amount": given["atrophy"] if given["atrophy"] is not None else 0.0,
               "segments": given["segments"] or DEFAULT_SEGMENTS, "side": given["side"] or "both",
-              "fat": given["fat"] if given["fat"] is not None else 0.0, "retracted": bool(given["retracted"])}
+              "fat": given["fat"] if given["fat"] is not None else 0.0, "retracted": bool(given["retracted"]),
+              "ghost": bool(given["ghost"])}
     if muscle is not None:
         params["muscle"] = muscle
     return AtrophyParams(**params)

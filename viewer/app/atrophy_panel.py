@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QCheckBox,
     QApplication,
     QComboBox,
     QFormLayout,
@@ -91,6 +92,8 @@ class AtrophyPanel(QWidget):
         self.side = QComboBox()
         for label, value in SIDE_CHOICES:
             self.side.addItem(label, value)
+        self.ghost = QCheckBox("Show the healthy shape (ghost)")
+        self.ghost.setToolTip("Draw the healthy multifidus as a translucent ghost around the wasted one")
         self.reset_button = QPushButton("Reset (healthy)")
         self.reset_button.setToolTip("Give multifidus its healthy shape and colour back")
 
@@ -103,6 +106,7 @@ class AtrophyPanel(QWidget):
         form.addRow("Levels", range_row)
         form.addRow("Side", self.side)
         form.addRow("Fat", _with_label(self.fat, self.fat_label))
+        form.addRow("", self.ghost)
 
         self.readout = QTableWidget(len(self.discs), 2)
         self.readout.setHorizontalHeaderLabels(["Left", "Right"])
@@ -136,6 +140,7 @@ class AtrophyPanel(QWidget):
         self.range_from.currentIndexChanged.connect(lambda i: self._changed("range"))
         self.range_to.currentIndexChanged.connect(lambda i: self._changed("range"))
         self.side.currentIndexChanged.connect(lambda i: self._changed("side"))
+        self.ghost.toggled.connect(lambda on: self._changed("ghost"))
         self.reset_button.clicked.connect(self.reset)
         model.events.atrophy.connect(self._on_model_atrophy)
 
@@ -165,7 +170,7 @@ class AtrophyPanel(QWidget):
         """The parameters the widgets show, as plain data."""
         segments = f"{self.range_from.currentText()}-{self.range_to.currentText()}"
         return {"amount": float(self.amount.value()), "segments": segments, "side": self.side.currentData(),
-                "fat": float(self.fat.value()), "muscle": MUSCLE}
+                "fat": float(self.fat.value()), "muscle": MUSCLE, "ghost": self.ghost.isChecked()}
 
     def _changed(self, what: str) -> None:
         self.amount_label.setText(f"{self.amount.value()}%")
@@ -192,7 +197,7 @@ class AtrophyPanel(QWidget):
         params, what = self._pending
         self._pending = None
         titles = {"amount": "Atrophy amount", "fat": "Fat infiltration", "range": "Atrophy levels",
-                  "side": "Atrophy side"}
+                  "side": "Atrophy side", "ghost": "Healthy ghost"}
         # A new range or side is calibrated by measurement first (about a second on the real atlas).
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
@@ -236,6 +241,7 @@ class AtrophyPanel(QWidget):
             else:
                 self.amount.setValue(round(params.amount))
                 self.fat.setValue(round(params.fat))
+                self.ghost.setChecked(bool(getattr(params, "ghost", False)))
                 low, _, high = params.segments.partition("-")
                 for combo, name in ((self.range_from, low), (self.range_to, high or low)):
                     index = combo.findText(name)

@@ -37,7 +37,7 @@ _PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "
 #: How a section panel is drawn: the coloured diagram, or grey levels as on a T1-weighted MRI.
 SECTION_STYLES = ("diagram", "mri")
 _FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels"} | _PANEL_KEYS
-_ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle", "retracted"}
+_ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle", "retracted", "ghost"}
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
 
 
@@ -320,6 +320,7 @@ class _LessonReader:
         except DorsumError as exc:
             self.fail(f"{where}.segments", str(exc))
         retracted = self.flag(f"{where}.retracted", value.get("retracted", False))
+        ghost = self.flag(f"{where}.ghost", value.get("ghost", False))
         muscle = str(value.get("muscle", DEFAULT_MUSCLE))
         if muscle not in self.atlas.muscles:
             self.fail(f"{where}.muscle", f"unknown muscle {muscle!r} (known: {', '.join(self.atlas.muscles)})")
@@ -327,7 +328,7 @@ class _LessonReader:
             return None
         try:  # the atrophy model's own rules (e.g. a range must hold a disc level)
             return AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle,
-                                 retracted=retracted)
+                                 retracted=retracted, ghost=ghost)
         except DorsumError as exc:
             self.fail(where, str(exc))
             return None
