@@ -51,6 +51,7 @@ from viewer.model import SceneModel
 STYLES = ("diagram", "mri")
 
 BONE_FILL = (244, 238, 222)
+DISC_FILL = (214, 222, 232)
 BONE_EDGE = (120, 104, 80)
 MUSCLE_EDGE = (60, 30, 30)
 SUPERSAMPLE = 3
@@ -208,13 +209,15 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
     reach = max((np.abs(loop).max() for part in parts for loop in part.loops), default=150.0) * BONE_REACH
     lower_vertebra = disc.upper().split("-")[1]
     notes: list[str] = []
-    for structure in atlas.structures:
-        if structure.kind != "bone" or structure.id not in visible:
-            continue
+    solid = [s for s in atlas.structures if s.kind in ("bone", "disc") and s.id in visible]
+    # An atlas with discs (e.g. an imported one) shows the disc itself; else the vertebra below stands in.
+    has_disc = any(s.kind == "disc" and section_loops(model.vertices(s.id), atlas.meshes[s.id].faces, origin, normal)
+                   for s in solid)
+    for structure in solid:
         vertices, faces = model.vertices(structure.id), atlas.meshes[structure.id].faces
         loops = section_loops(vertices, faces, origin, normal)
         cut_origin = origin
-        if not loops and structure.levels == (lower_vertebra,):
+        if not loops and not has_disc and structure.levels == (lower_vertebra,):
             # The disc itself is not modelled; its outline is close to that of the vertebra below.
             depth = float(((vertices - origin) @ normal).min())
             if 0.0 < depth < VERTEBRA_SEARCH:
@@ -224,7 +227,8 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
         slice_loops = [to_slice(loop, cut_origin, axes) for loop in loops]
         near = tuple(loop for loop in slice_loops if len(loop) > 2 and np.linalg.norm(loop.mean(axis=0)) < reach)
         if near:
-            parts.insert(0, SectionPart(structure.id, structure.name, "bone", structure.colour, near))
+            kind = "disc" if structure.kind == "disc" else "bone"
+            parts.insert(0, SectionPart(structure.id, structure.name, kind, structure.colour, near))
     body = None
     if style == "mri":
         from viewer.body import body_outline  # deferred: only the MRI style draws the body
@@ -310,7 +314,7 @@ def field_of_view(drawing: SectionDrawing, margin: float = 0.04) -> tuple[np.nda
     for part in drawing.parts:
         for loop in part.loops:
             centre = loop.mean(axis=0)
-            if part.kind == "bone" and np.all(centre >= low) and np.all(centre <= high):
+            if part.kind in ("bone", "disc") and np.all(centre >= low) and np.all(centre <= high):
                 low, high = np.minimum(low, loop.min(axis=0)), np.maximum(high, loop.max(axis=0))
     if drawing.style == "mri":
         side, back, front = MRI_MARGIN_MM
@@ -392,9 +396,9 @@ def _paint_diagram(canvas: _Canvas, drawing: SectionDrawing) -> list[np.ndarray]
     regions = []
     fat_rgb = _hex(FAT_COLOUR)
     for part in drawing.parts:
-        if part.kind == "bone":
+        if part.kind in ("bone", "disc"):
             region = canvas.mask(part.loops)
-            canvas.paint(region, BONE_FILL)
+            canvas.paint(region, BONE_FILL if part.kind == "bone" else DISC_FILL)
         else:
             region, fat = fat_mask(canvas, part)
             canvas.paint(region, _hex(part.colour))
@@ -412,7 +416,7 @@ def _paint_mri(canvas: _Canvas, drawing: SectionDrawing) -> list[np.ndarray]:
         fascia = canvas.mask((body.fascia,))
         canvas.paint(fascia, _grey(grey["wall"]))
         cavity = canvas.mask((body.cavity,))
-        bones = [loop for part in drawing.parts if part.kind == "bone" for loop in part.loops
+        bones = [loop for part in drawing.parts if part.kind in ("bone", "disc") for loop in part.loops
                  if abs(loop.mean(axis=0)[0]) < 40.0]
         front = max((loop[:, 1].max() for loop in bones), default=20.0) + 6.0
         # Retroperitoneal and intermuscular fat behind the front of the spine; bowel and vessels in front.
@@ -431,7 +435,11 @@ def _paint_mri(canvas: _Canvas, drawing: SectionDrawing) -> list[np.ndarray]:
             canvas.pixels[rows, cols] = (1.0 - blend) * grey["intermuscular"] + blend * tissue[:, None]
     regions = []
     for part in drawing.parts:
-        if part.kind == "bone":
+        if part.kind == "disc":  # annulus a little darker than the nucleus
+            region = canvas.mask(part.loops)
+            canvas.paint(region, _grey(grey["disc"] - 14))
+            canvas.paint(_erode(region, 3.0 * canvas.scale * SUPERSAMPLE), _grey(grey["disc"]))
+        elif part.kind == "bone":
             region = canvas.mask(part.loops)
             canvas.paint(region, _grey(grey["cortex"]))
             inner = _erode(region, CORTEX_MM * canvas.scale * SUPERSAMPLE)
@@ -439,25 +447,26 @@ def _paint_mri(canvas: _Canvas, drawing: SectionDrawing) -> list[np.ndarray]:
             canvas.paint(_holes(part, canvas), _grey(grey["canal"]))
         else:
             region, fat = fat_mask(canvas, part)
-            canvas.paint(region, _grey(grey["muscle"]))
+            # Muscle is not flat on MRI: fascicles and thin septa give it a faint grain.
+            canvas.pixels[region] = (grey["muscle"] + 4.0 * _texture(canvas, region, 1.4))[:, None]
             canvas.paint(fat, _grey(grey["fat"]))
         regions.append(region)
     return regions
 
 
-def _texture(canvas: _Canvas, mask: np.ndarray) -> np.ndarray:
-    """The seeded field at a coarse scale under ``mask`` (bowel-like mottling), values of its pixels."""
+def _texture(canvas: _Canvas, mask: np.ndarray, zoom: float = 0.8) -> np.ndarray:
+    """The seeded field under ``mask``, scaled by ``zoom`` (below 1 coarser, above 1 finer), values of its pixels."""
     from scipy import ndimage
 
     rows, cols = np.nonzero(mask)
     if not len(rows):
         return np.zeros(0)
-    step = 4 * SUPERSAMPLE
+    step = max(1, int(round(min(4.0, 0.5 * canvas.scale / zoom)))) * SUPERSAMPLE
     r0, c0 = rows.min(), cols.min()
     grid_r = np.arange(r0, rows.max() + step, step)
     grid_c = np.arange(c0, cols.max() + step, step)
     gr, gc = np.meshgrid(grid_r, grid_c, indexing="ij")
-    points = canvas.to_slice(gr.ravel(), gc.ravel()) * 0.8
+    points = canvas.to_slice(gr.ravel(), gc.ravel()) * zoom
     coarse = fat_noise(canvas.drawing.to_space(points)).reshape(gr.shape)
     return ndimage.map_coordinates(coarse, [(rows - r0) / step, (cols - c0) / step], order=1, mode="nearest")
 
@@ -510,7 +519,7 @@ def draw_section(drawing: SectionDrawing, size: tuple[int, int], *, typography: 
             edge, loops = _grey(MRI_GREY["fascia"]), (part.outline if part.kind == "muscle" else ())
             line = int(round(0.3 * scale * SUPERSAMPLE))
         else:
-            edge, loops, line = (BONE_EDGE if part.kind == "bone" else MUSCLE_EDGE), part.outline, line_width
+            edge, loops, line = (MUSCLE_EDGE if part.kind == "muscle" else BONE_EDGE), part.outline, line_width
         for loop in loops:
             px = canvas.to_pixels(loop)
             draw.line([tuple(p) for p in np.vstack([px, px[:1]])], fill=edge, width=max(1, line), joint="curve")
