@@ -272,3 +272,14 @@ def test_gui_ghost_toggle(qtbot, real_atlas):
     panel.ghost.setChecked(True)
     qtbot.waitUntil(lambda: model.atrophy.ghost, timeout=60000)
     assert model.atrophy.amount == 20
+
+
+def test_state_file_keeps_retracted_and_ghost(real_atlas, tmp_path):
+    from viewer.session import apply_session, capture_session, load_session, save_session
+
+    model = SceneModel(real_atlas)
+    apply_atrophy(model, AtrophyParams(amount=0, segments="L4-S1", side="left", fat=20, retracted=True, ghost=True))
+    path = save_session(tmp_path / "s.toml", capture_session(model))
+    again = SceneModel(real_atlas)
+    apply_session(load_session(path), again)
+    assert again.atrophy.retracted and again.atrophy.ghost and again.atrophy.fat == 20
