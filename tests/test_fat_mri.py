@@ -283,3 +283,23 @@ def test_state_file_keeps_retracted_and_ghost(real_atlas, tmp_path):
     again = SceneModel(real_atlas)
     apply_session(load_session(path), again)
     assert again.atrophy.retracted and again.atrophy.ghost and again.atrophy.fat == 20
+
+
+def test_section_labels_are_untangled():
+    """Two leader lines that cross, and one passing over another's anchor, are reassigned to their slots."""
+    from viewer.figures import compose
+    from viewer.figures.compose import Box
+    from viewer.figures.labels import LabelLayout, PlacedLabel, segments_cross
+    from viewer.figures.section import untangle_section_labels
+
+    typeface = compose.font(14)
+    slots = [(100.0, 100.0), (100.0, 130.0), (100.0, 160.0)]
+    anchors = [(300.0, 170.0), (200.0, 100.0), (400.0, 120.0)]  # crossing each other as given
+    placed = tuple(PlacedLabel(f"L{i}", anchor, "left", Box(40, int(y) - 8, 58, 16), (x, y))
+                   for i, (anchor, (x, y)) in enumerate(zip(anchors, slots)))
+    result = untangle_section_labels(LabelLayout(placed, ()), typeface)
+    lines = [(label.start, label.anchor) for label in result.placed]
+    assert len(lines) == 3 and sorted(label.text for label in result.placed) == ["L0", "L1", "L2"]
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not segments_cross(*lines[i], *lines[j])
