@@ -303,3 +303,25 @@ def test_section_labels_are_untangled():
     for i in range(3):
         for j in range(i + 1, 3):
             assert not segments_cross(*lines[i], *lines[j])
+
+
+def test_skin_is_drawn_only_when_asked(real_atlas, tmp_path):
+    from PIL import Image
+
+    from viewer.body import skin_surface
+    from viewer.cli import main
+    from viewer.figures.lesson import parse_lesson
+
+    vertices, faces = skin_surface(real_atlas)
+    assert len(faces) > 1000 and np.isfinite(vertices).all()
+    plain, skin = tmp_path / "plain.png", tmp_path / "skin.png"
+    common = ["--only", "multifidus", "skeleton", "--view", "posterior", "--size", "320x480"]
+    assert main(["shot", "--out", str(plain), *common]) == 0
+    assert main(["shot", "--out", str(skin), "--skin", *common]) == 0
+    a = np.asarray(Image.open(plain).convert("RGB")).astype(int)
+    b = np.asarray(Image.open(skin).convert("RGB")).astype(int)
+    changed = np.abs(a - b).sum(axis=-1) > 20
+    assert changed.mean() > 0.05  # the translucent trunk over the lumbar region
+    assert not changed[:40].any()  # nothing above T12: the skull and neck are as before
+    lesson = parse_lesson({"figures": [{"output": "a.png", "skin": True}]}, real_atlas)
+    assert lesson.figures[0].panels[0].scene.skin

@@ -25,11 +25,13 @@ without changing the atlas builders. Numpy only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from viewer.atlas import Atlas
-from viewer.geometry import section_loops
+from viewer.geometry import body_centres, section_loops, spine_tangents
+from viewer.levels import VERTEBRAE
 
 SUBCUTANEOUS_MM = 10.0
 WALL_MM = 12.0
@@ -132,3 +134,52 @@ def body_outline(atlas: Atlas, origin: np.ndarray, normal: np.ndarray,
     band = np.clip((from_back - np.radians(40.0)) / np.radians(20.0), 0.0, 1.0)
     cavity = direction * np.maximum(radii - WALL_MM * band, 1.0)[:, None]
     return BodyOutline(skin, fascia, cavity)
+
+
+#: Levels (C1 = 0 ... S1 = 24) between which the lumbar skin surface is built: T12 to S1, every quarter level.
+SKIN_LEVELS = (18.0, 24.0)
+SKIN_STEP = 0.25
+
+
+def plane_axes(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit in-plane axes (patient's right, anterior) of a plane with unit ``normal`` (as in the sections)."""
+    n = np.asarray(normal, dtype=float)
+    right = np.array([1.0, 0.0, 0.0]) - n[0] * n
+    right /= np.linalg.norm(right)
+    anterior = np.array([0.0, 1.0, 0.0]) - (n @ [0.0, 1.0, 0.0]) * n - (right @ [0.0, 1.0, 0.0]) * right
+    return right, anterior / np.linalg.norm(anterior)
+
+
+@lru_cache(maxsize=4)  # per atlas: a few seconds the first time
+def skin_surface(atlas: Atlas) -> tuple[np.ndarray, np.ndarray]:
+    """The skin of the lumbar trunk as a tube mesh: the skin outlines of :func:`body_outline` on planes
+    perpendicular to the spine from T12 to S1, joined ring to ring.
+
+    Returns
+    -------
+    vertices : (k * ANGLES, 3) float ndarray, mm
+    faces : (2 * (k - 1) * ANGLES, 3) int ndarray, outward-wound (open at both ends)
+    """
+    names = [n for n in atlas.spine]
+    index = sorted(VERTEBRAE.index(n) for n in names)
+    low, high = max(SKIN_LEVELS[0], index[0]), min(SKIN_LEVELS[1], index[-1])
+    levels = np.arange(low, high + 1e-9, SKIN_STEP)
+    centres = body_centres(levels, atlas.spine)
+    tangents = spine_tangents(levels, atlas.spine)
+    rings = []
+    for centre, normal in zip(centres, tangents):
+        axes = plane_axes(normal)
+        skin = body_outline(atlas, centre, normal, axes).skin
+        rings.append(centre + skin[:, :1] * axes[0] + skin[:, 1:2] * axes[1])
+    vertices = np.concatenate(rings)
+    count = ANGLES
+    faces = []
+    for k in range(len(rings) - 1):
+        a = k * count + np.arange(count)
+        b = k * count + (np.arange(count) + 1) % count
+        c, d = a + count, b + count
+        # Rings run from superior (T12) to inferior; the outline runs counter-clockwise in (right,
+        # anterior), so this winding points outward.
+        faces.append(np.column_stack([a, d, b]))
+        faces.append(np.column_stack([a, c, d]))
+    return vertices, np.concatenate(faces)

@@ -27,6 +27,9 @@ MAX_SINGLE_RENDER = 8192
 GHOST_COLOUR = "#c9d3de"
 GHOST_OPACITY = 0.22
 GHOST_OFFSET = 0.6  # mm
+#: The generated skin (``--skin``): a pale skin tone, see-through so the muscles stay visible.
+SKIN_COLOUR = "#e9c3a6"
+SKIN_OPACITY = 0.3
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class SceneRenderer:
         self._normal_ops: dict[str, sp.csr_matrix] = {}
         self._silhouettes: dict[str, Any] = {}
         self._ghosts: dict[str, pv.Actor] = {}
+        self._skin: pv.Actor | None = None
         self._outline: tuple[str, Any] | None = None  # (structure id, silhouette actor) of the highlight
         plotter.set_background(settings.background)
         plotter.renderer.SetUseDepthPeeling(False)
@@ -99,6 +103,7 @@ class SceneRenderer:
             self._add(structure.id)
         self._connect()
         self._sync_ghosts(model.atrophy)
+        self._sync_skin()
         self._update_depth_peeling()
         self.set_view(DEFAULT_VIEW)
 
@@ -150,7 +155,23 @@ class SceneRenderer:
     def _on_visibility(self, ids: tuple[str, ...]) -> None:
         for sid in ids:
             self._apply_visibility(sid)
+        self._sync_skin()
         self._render()
+
+    def _sync_skin(self) -> None:
+        """The generated skin of the lumbar trunk (:func:`viewer.body.skin_surface`), translucent, when asked."""
+        if self.model.skin and self._skin is None:
+            from viewer.body import skin_surface
+
+            vertices, faces = skin_surface(self.model.atlas)
+            self._skin = self.plotter.add_mesh(pv.PolyData(vertices, _faces_to_vtk(faces)), color=SKIN_COLOUR,
+                                               opacity=SKIN_OPACITY, smooth_shading=True, name="skin (generated)",
+                                               pickable=False, reset_camera=False, render=False)
+            self._update_depth_peeling()
+        elif not self.model.skin and self._skin is not None:
+            self.plotter.remove_actor(self._skin, render=False)
+            self._skin = None
+            self._update_depth_peeling()
 
     def _on_atrophy(self, params: Any) -> None:
         self._sync_ghosts(params)
@@ -266,7 +287,8 @@ class SceneRenderer:
 
     def _update_depth_peeling(self) -> None:
         # Depth peeling costs several passes on a CPU renderer: only when something is translucent.
-        translucent = any(self.model.opacity(sid) < 1.0 for sid in self._actors) or bool(self._ghosts)
+        translucent = (any(self.model.opacity(sid) < 1.0 for sid in self._actors) or bool(self._ghosts)
+                       or getattr(self, "_skin", None) is not None)
         self.plotter.renderer.SetUseDepthPeeling(translucent)
 
     def _render(self) -> None:

@@ -23,10 +23,14 @@ class SceneOptions:
     only: tuple[str, ...] = ()
     opacity: dict[str, float] = field(default_factory=dict)
     atrophy: AtrophyParams | None = None
+    skin: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"view": self.view, "hide": list(self.hide), "only": list(self.only), "opacity": dict(self.opacity),
-                "atrophy": self.atrophy.as_dict() if self.atrophy is not None else None}
+        found = {"view": self.view, "hide": list(self.hide), "only": list(self.only), "opacity": dict(self.opacity),
+                 "atrophy": self.atrophy.as_dict() if self.atrophy is not None else None}
+        if self.skin:  # only when set, so metadata written before reads the same
+            found["skin"] = True
+        return found
 
 
 def add_atlas_argument(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +49,8 @@ def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show only these layers, muscles or structures")
     parser.add_argument("--opacity", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                         help="opacity from 0 to 1 of a layer, muscle or structure, e.g. superficial=0.3")
+    parser.add_argument("--skin", action="store_true",
+                        help="draw the skin of the lumbar trunk, translucent, around the back (generated from the atlas)")
     add_atrophy_arguments(parser)
 
 
@@ -93,7 +99,8 @@ def parse_opacity(items: list[str]) -> dict[str, float]:
 
 def scene_options_from_args(args: argparse.Namespace) -> SceneOptions:
     return SceneOptions(view=args.view, hide=tuple(args.hide), only=tuple(args.only),
-                        opacity=parse_opacity(args.opacity), atrophy=atrophy_from_args(args))
+                        opacity=parse_opacity(args.opacity), atrophy=atrophy_from_args(args),
+                        skin=bool(getattr(args, "skin", False)))
 
 
 def apply_scene_options(model: SceneModel, options: SceneOptions) -> None:
@@ -107,6 +114,8 @@ def apply_scene_options(model: SceneModel, options: SceneOptions) -> None:
             model.set_visible(name, False)
         for name, value in options.opacity.items():
             model.set_opacity(name, value)
+        if options.skin:  # only ever switched on here; a figure panel's reset switches it off
+            model.set_skin(True)
     if not model.visible_ids():
         raise DorsumError("nothing left to show: the --hide/--only options hide every structure")
 

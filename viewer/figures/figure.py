@@ -45,6 +45,7 @@ def reset_model(model: SceneModel) -> None:
     atlas = model.atlas
     with model.batch():
         model.show_all()
+        model.set_skin(False)
         for layer in atlas.layer_names:
             if model.layer_opacity(layer) != 1.0:
                 model.set_opacity(layer, 1.0)

@@ -33,7 +33,7 @@ MAX_SIZE = (7680, 7680)
 _LESSON_KEYS = {"title", "description", "size", "background", "lighting", "dpi"}
 _TOP_KEYS = {"lesson", "figures"}
 # Keys a panel may set; on a figure they are defaults for its panels (or describe its single panel).
-_PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame", "style"}
+_PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame", "style", "skin"}
 #: How a section panel is drawn: the coloured diagram, or grey levels as on a T1-weighted MRI.
 SECTION_STYLES = ("diagram", "mri")
 _FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels"} | _PANEL_KEYS
@@ -283,10 +283,12 @@ class _LessonReader:
                 self.fail(f"{where}.level", str(exc))
         frame = self.name_list(f"{where}.frame", entry["frame"]) if "frame" in entry else base.frame
         style = self.option(f"{where}.style", entry["style"], SECTION_STYLES) if "style" in entry else base.style
+        skin = self.flag(f"{where}.skin", entry["skin"]) if "skin" in entry else scene.skin
         caption = self.text(f"{where}.caption", entry.get("caption", ""))
         if len(self.problems) > before:
             return None
-        return PanelSpec(kind or "3d", SceneOptions(view=view or DEFAULT_VIEW, hide=hide, only=only, opacity=opacity),
+        return PanelSpec(kind or "3d", SceneOptions(view=view or DEFAULT_VIEW, hide=hide, only=only, opacity=opacity,
+                                                    skin=skin),
                          atrophy, labels, label_all, level, caption, frame, style or "diagram")
 
     def _resolves_to_nothing(self, only: tuple[str, ...], hide: tuple[str, ...]) -> bool:
