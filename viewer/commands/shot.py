@@ -25,6 +25,11 @@ def register(subparsers: Any) -> None:
                         help=f"DPI to record in the PNG for print layout, {DPI_RANGE[0]:g} to {DPI_RANGE[1]:g}")
     parser.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     add_annotation_arguments(parser)
+    section = parser.add_argument_group("axial section instead of the 3D view (see docs/atrophy.md)")
+    section.add_argument("--section", default=None, metavar="DISC",
+                         help="draw the axial slice at a disc level, e.g. L4-L5, with CSA labels if --labels is given")
+    section.add_argument("--style", default="diagram", choices=("diagram", "mri"),
+                         help="section style: coloured diagram, or grey levels as on a T1-weighted MRI (fat bright)")
     parser.set_defaults(run=run)
 
 
@@ -40,6 +45,24 @@ def add_annotation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scale-bar", action="store_true", help="a scale bar (true at the focal plane)")
 
 
+def _run_section(args: argparse.Namespace, model, options, size: tuple[int, int], out) -> int:
+    """``shot --section DISC [--style mri]``: the axial slice (no 3D rendering, so no VTK)."""
+    from viewer import __version__
+    from viewer.figures.section import section_figure
+    from viewer.levels import parse_disc_list
+    from viewer.output import save_png
+
+    disc = parse_disc_list(args.section.upper())[0]
+    labels = None if args.labels is None else tuple(args.labels)
+    pixels = section_figure(model, disc, size, style=args.style, labels=labels, title=args.title,
+                            caption=args.caption, scale_bar=args.scale_bar, transparent=args.transparent)
+    parameters = {"command": "shot", "dorsum": __version__, "atlas": f"{model.atlas.name} {model.atlas.version}",
+                  **options.as_dict(), "size": list(size), "section": disc, "style": args.style}
+    save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=args.dpi)
+    print(f"wrote {out} ({size[0]}x{size[1]})")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from viewer.api import Scene
     from viewer.render import Camera  # VTK loads only when a picture is made
@@ -51,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if session is not None and session.labels and args.labels is None:
         args.labels = []  # the state was saved with its muscles labelled: label them here too
     camera = Camera(**session.camera.camera_fields()) if options.view is None else None
+    if args.section is not None:
+        return _run_section(args, model, options, size, out)
     scene = Scene.of_model(model, options, camera)
     labels = True if args.labels == [] else tuple(args.labels or ())
     picture = scene.render(size, labels=labels, legend=args.legend, title=args.title, caption=args.caption,
