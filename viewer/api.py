@@ -125,14 +125,24 @@ class Scene:
 
     def apply(self, options: SceneOptions) -> Scene:
         """Apply a whole set of scene options in one batch (unknown names raise)."""
-        apply_scene_options(self.model, options)
+        self.notes = list(apply_scene_options(self.model, options))
         if options.view is not None:
             self.set_view(options.view)
+        preset = options.preset if options.preset is not None or options.atrophy is not None else self._options.preset
         self._options = SceneOptions(view=self.view, hide=(*self._options.hide, *options.hide),
                                      only=options.only or self._options.only,
                                      opacity={**self._options.opacity, **options.opacity},
-                                     atrophy=options.atrophy or self._options.atrophy)
+                                     atrophy=self.model.atrophy, preset=preset,
+                                     age=options.age if preset == options.preset else self._options.age)
         return self
+
+    def preset(self, name: str, *, age: float | None = None) -> Scene:
+        """Show a clinical or ageing scenario (``dorsum preset list``; or a scenario .toml file).
+
+        The scenario's wasting replaces any atrophy, and it peels what covers the wasting muscles.
+        Muscles this atlas cannot show stay healthy; :attr:`notes` says which.
+        """
+        return self.apply(SceneOptions(view=None, preset=name, age=age))  # type: ignore[arg-type]
 
     def hide(self, *names: str) -> Scene:
         """Hide layers, muscles, groups or structures, e.g. ``hide("superficial", "trapezius")``."""
@@ -190,7 +200,7 @@ class Scene:
         """Undo any atrophy."""
         apply_atrophy(self.model, None)
         self._options = SceneOptions(view=self.view, hide=self._options.hide, only=self._options.only,
-                                     opacity=self._options.opacity)
+                                     opacity=self._options.opacity, skin=self._options.skin)
         return self
 
     def set_view(self, view: str) -> Scene:

@@ -658,34 +658,65 @@ def _show(model: SceneModel, structure_id: str, vertices: np.ndarray, colour: st
     model.set_vertex_colours(structure_id, vertex_colours)
 
 
-def apply_atrophy(model: SceneModel, params: AtrophyParams | None) -> None:
-    """Show ``params`` on ``model``; None restores the healthy muscle.
+#: What a model can show: one muscle's wasting, several muscles' (a scenario), or none.
+Wasting = AtrophyParams | tuple[AtrophyParams, ...] | None
 
-    Sets the displayed vertices (same count and connectivity) and the fat-shifted colour of the
-    muscle's structures in one batch, and records the parameters with ``model.set_atrophy``.
+
+def wasting_entries(wasting: Wasting) -> tuple[AtrophyParams, ...]:
+    """The wasting as one :class:`AtrophyParams` per muscle (empty for a healthy model)."""
+    if wasting is None:
+        return ()
+    return (wasting,) if isinstance(wasting, AtrophyParams) else tuple(wasting)
+
+
+def wasting_of(wasting: Wasting, muscle: str) -> AtrophyParams | None:
+    """The parameters with which ``muscle`` wastes, or None if it does not."""
+    return next((p for p in wasting_entries(wasting) if p.muscle == muscle), None)
+
+
+def with_muscle(wasting: Wasting, params: AtrophyParams | None, muscle: str) -> Wasting:
+    """``wasting`` with ``muscle``'s entry replaced by ``params`` (None removes it), others kept."""
+    others = tuple(p for p in wasting_entries(wasting) if p.muscle != muscle)
+    entries = others + ((params,) if params is not None else ())
+    return None if not entries else entries[0] if len(entries) == 1 else entries
+
+
+def apply_atrophy(model: SceneModel, wasting: Wasting | list[AtrophyParams]) -> None:
+    """Show ``wasting`` on ``model``: one muscle's parameters, one per muscle (a scenario), or None
+    for the healthy atlas.
+
+    Sets the displayed vertices (same count and connectivity) and the fat colours of the wasting
+    muscles' structures in one batch, restores muscles that no longer waste, and records the
+    wasting with ``model.set_atrophy`` (a single :class:`AtrophyParams` when one muscle wastes).
 
     Raises
     ------
     DorsumError
-        For a muscle the atlas does not have, one without per-vertex level data (see
-        :func:`atrophy_muscles`), or a muscle that cannot waste as asked.
+        For a muscle the atlas does not have, a muscle named twice, or a muscle that cannot waste
+        as asked (see :func:`atrophied_vertices`); nothing changes then.
     """
     atlas = model.atlas
-    if params is not None:
+    entries = wasting_entries(tuple(wasting) if isinstance(wasting, list) else wasting)
+    by_muscle = {p.muscle: p for p in entries}
+    if len(by_muscle) != len(entries):
+        raise DorsumError("atrophy: name each muscle once (one range, side and amount per muscle)")
+    for params in entries:
         check_atrophy_muscle(atlas, params.muscle)
-    previous = model.atrophy
-    touched = {s.id for muscle in {getattr(previous, "muscle", None), getattr(params, "muscle", None)}
-               if muscle is not None for s in atlas.structures_of_muscle(muscle)}
+    previous = {p.muscle for p in wasting_entries(model.atrophy)}
+    touched = sorted(s.id for muscle in previous | set(by_muscle) for s in atlas.structures_of_muscle(muscle))
+    shapes = {sid: atrophied_vertices(atlas, sid, by_muscle[atlas.structure(sid).muscle])
+              for sid in touched if atlas.structure(sid).muscle in by_muscle}  # every refusal before any change
     with model.batch():
-        for sid in sorted(touched):
+        for sid in touched:
             structure = atlas.structure(sid)
-            if params is None or structure.muscle != params.muscle:
+            params = by_muscle.get(structure.muscle)
+            if params is None:
                 _show(model, sid, atlas.meshes[sid].vertices, structure.colour)
                 continue
             affected = params.fat > 0.0 and _affected(atlas, sid, params)
             # The structure's one colour (legend, sections, 3D export) takes the fat fraction; the 3D
             # view shows the fat only where the muscle wastes.
-            _show(model, sid, atrophied_vertices(atlas, sid, params),
+            _show(model, sid, shapes[sid],
                   fat_colour(structure.colour, params.fat) if affected else structure.colour,
                   fat_vertex_colours(structure.colour, fat_weights(atlas, sid, params)) if affected else None)
-        model.set_atrophy(params)
+        model.set_atrophy(None if not entries else entries[0] if len(entries) == 1 else entries)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from viewer.atlas import Atlas
-from viewer.atrophy import AtrophyParams, apply_atrophy
+from viewer.atrophy import AtrophyParams, apply_atrophy, wasting_of
 from viewer.checks import check_option
 from viewer.errors import DorsumError
 from viewer.geometry import (  # noqa: F401  (re-exported: the public functions of this module, see above)
@@ -150,16 +150,20 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
         levels[disc] = {
             name: {"csa_cm2": shown[name] / MM2_PER_CM2, "baseline_cm2": healthy[name] / MM2_PER_CM2,
                    "change_percent": _change_percent(shown[name], healthy[name]),
-                   **_composition(model.atrophy, muscle, position, name, healthy[name], shown[name])}
+                   **_composition(wasting_of(model.atrophy, muscle), muscle, position, name, healthy[name], shown[name])}
             for name in SIDE_NAMES if name in shown
         }
     return {
         "muscle": muscle,
-        "atrophy": model.atrophy.as_dict() if model.atrophy is not None else None,
+        "atrophy": _wasting_dict(wasting_of(model.atrophy, muscle)),
         "grade_scale": GRADE_SCALE,
         "levels": levels,
         "volume_cm3": _volumes(model, structures),
     }
+
+
+def _wasting_dict(params: AtrophyParams | None) -> dict[str, object] | None:
+    return params.as_dict() if params is not None else None
 
 
 def _composition(params: AtrophyParams | None, muscle: str, position: float, side: str, healthy_mm2: float,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from viewer.atrophy import MAX_AMOUNT, AtrophyParams
+from viewer.atlas import Atlas
+from viewer.atrophy import MAX_AMOUNT, AtrophyParams, Wasting, atrophied_vertices
 from viewer.errors import DorsumError
 
 PRESET_DIR = Path(__file__).resolve().parent / "preset_files"
@@ -89,6 +90,30 @@ class Preset:
         if self.age is None:
             return self.title
         return f"{self.title}, age {age if age is not None else self.age.default:g}"
+
+
+def preset_wasting(preset: Preset, atlas: Atlas, age: float | None = None) -> tuple[Wasting, tuple[str, ...]]:
+    """The scenario's wasting for ``atlas``, and a note for each muscle the atlas cannot show.
+
+    A muscle the atlas lacks, or cannot waste exactly as asked (see :func:`viewer.atrophy.atrophied_vertices`),
+    stays healthy and gets a note; the scenario must leave at least one muscle to show.
+    """
+    entries: list[AtrophyParams] = []
+    notes: list[str] = []
+    for params in preset.params(age):
+        if params.muscle not in atlas.muscles:
+            notes.append(f"{params.muscle} is not in this atlas; the scenario shows the other muscles")
+            continue
+        try:
+            for structure in atlas.structures_of_muscle(params.muscle):
+                atrophied_vertices(atlas, structure.id, params)
+        except DorsumError as exc:
+            notes.append(f"{params.muscle} stays healthy in this atlas ({exc})")
+            continue
+        entries.append(params)
+    if not entries:
+        raise PresetError(f"preset {preset.name}: this atlas has none of its muscles ({', '.join(notes)})")
+    return (entries[0] if len(entries) == 1 else tuple(entries)), tuple(notes)
 
 
 def check_age(preset: Preset, age: float) -> float:

@@ -180,10 +180,11 @@ class SceneRenderer:
     def _sync_ghosts(self, params: Any) -> None:
         """A translucent copy of the healthy mesh around each wasting structure when the atrophy asks for it."""
         wanted: set[str] = set()
-        if params is not None and getattr(params, "ghost", False):
-            atlas = self.model.atlas
-            wanted = {s.id for s in atlas.structures_of_muscle(params.muscle)
-                      if self.model.vertices(s.id) is not atlas.meshes[s.id].vertices}
+        atlas = self.model.atlas
+        for entry in (params if isinstance(params, tuple) else (params,) if params is not None else ()):
+            if getattr(entry, "ghost", False):
+                wanted |= {s.id for s in atlas.structures_of_muscle(entry.muscle)
+                           if self.model.vertices(s.id) is not atlas.meshes[s.id].vertices}
         for sid in set(self._ghosts) - wanted:
             self.plotter.remove_actor(self._ghosts.pop(sid), render=False)
         for sid in wanted - set(self._ghosts):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from viewer.atlas import Atlas, load_atlas
-from viewer.atrophy import DEFAULT_SEGMENTS, MAX_AMOUNT, AtrophyParams, apply_atrophy
+from viewer.atrophy import DEFAULT_SEGMENTS, MAX_AMOUNT, AtrophyParams, Wasting, apply_atrophy, wasting_entries
 from viewer.checks import check_range
 from viewer.errors import DorsumError
 from viewer.model import SceneModel
@@ -22,14 +22,22 @@ class SceneOptions:
     hide: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
     opacity: dict[str, float] = field(default_factory=dict)
-    atrophy: AtrophyParams | None = None
+    atrophy: Wasting = None
     skin: bool = False
+    preset: str | None = None
+    age: float | None = None
 
     def as_dict(self) -> dict[str, object]:
+        entries = wasting_entries(self.atrophy)
+        atrophy = None if not entries else entries[0].as_dict() if len(entries) == 1 else [p.as_dict() for p in entries]
         found = {"view": self.view, "hide": list(self.hide), "only": list(self.only), "opacity": dict(self.opacity),
-                 "atrophy": self.atrophy.as_dict() if self.atrophy is not None else None}
+                 "atrophy": atrophy}
         if self.skin:  # only when set, so metadata written before reads the same
             found["skin"] = True
+        if self.preset is not None:
+            found["preset"] = self.preset
+            if self.age is not None:
+                found["age"] = self.age
         return found
 
 
@@ -70,6 +78,24 @@ def add_atrophy_arguments(parser: argparse.ArgumentParser) -> None:
                             "(default: the healthy outline stays as the fascial boundary and the vacated space is fat)")
     group.add_argument("--ghost", action="store_true", default=None,
                        help="show the healthy shape of the wasting muscle in 3D as a translucent ghost")
+    group.add_argument("--preset", default=None, metavar="NAME",
+                       help="a clinical or ageing scenario instead of the options above: a name from "
+                            "'dorsum preset list' or a scenario .toml file (docs/presets.md)")
+    group.add_argument("--age", default=None, metavar="YEARS", help="the age shown by an ageing scenario")
+
+
+def preset_from_args(args: argparse.Namespace) -> tuple[str | None, float | None]:
+    """(scenario name or file, age) of ``args``; mixing a scenario with --atrophy options is refused."""
+    preset, age = getattr(args, "preset", None), getattr(args, "age", None)
+    if preset is None:
+        if age is not None:
+            raise DorsumError("--age goes with --preset (an ageing scenario, see 'dorsum preset list')")
+        return None, None
+    mixed = [f"--{name}" for name in ("atrophy", "segments", "side", "fat") if getattr(args, name, None) is not None]
+    if mixed:
+        raise DorsumError(f"--preset sets the wasting itself; leave out {', '.join(mixed)} (or copy the scenario "
+                          "file and edit it, docs/presets.md)")
+    return str(preset), None if age is None else check_range("age", age, 0.0, 120.0)
 
 
 def atrophy_from_args(args: argparse.Namespace, muscle: str | None = None) -> AtrophyParams | None:
@@ -98,19 +124,33 @@ def parse_opacity(items: list[str]) -> dict[str, float]:
 
 
 def scene_options_from_args(args: argparse.Namespace) -> SceneOptions:
+    preset, age = preset_from_args(args)
     return SceneOptions(view=args.view, hide=tuple(args.hide), only=tuple(args.only),
                         opacity=parse_opacity(args.opacity), atrophy=atrophy_from_args(args),
-                        skin=bool(getattr(args, "skin", False)))
+                        skin=bool(getattr(args, "skin", False)), preset=preset, age=age)
 
 
-def apply_scene_options(model: SceneModel, options: SceneOptions) -> None:
-    """Apply visibility, opacity and atrophy options to ``model`` in one batch (unknown names raise)."""
+def apply_scene_options(model: SceneModel, options: SceneOptions) -> tuple[str, ...]:
+    """Apply visibility, opacity and atrophy options to ``model`` in one batch (unknown names raise).
+
+    Returns notes for the user: muscles of a scenario this atlas cannot show (they stay healthy).
+    """
+    notes: tuple[str, ...] = ()
+    hide = options.hide
     with model.batch():
-        if options.atrophy is not None:
+        if options.preset is not None:
+            from viewer.presets import load_preset, preset_wasting
+
+            preset = load_preset(options.preset)
+            wasting, notes = preset_wasting(preset, model.atlas, options.age)
+            apply_atrophy(model, wasting)
+            if not options.only:  # the scenario peels what covers the wasting muscles
+                hide = (*preset.hide, *hide)
+        elif options.atrophy is not None:
             apply_atrophy(model, options.atrophy)
         if options.only:
             model.show_only(options.only)
-        for name in options.hide:
+        for name in hide:
             model.set_visible(name, False)
         for name, value in options.opacity.items():
             model.set_opacity(name, value)
@@ -118,6 +158,7 @@ def apply_scene_options(model: SceneModel, options: SceneOptions) -> None:
             model.set_skin(True)
     if not model.visible_ids():
         raise DorsumError("nothing left to show: the --hide/--only options hide every structure")
+    return notes
 
 
 def load_atlas_from_args(args: argparse.Namespace) -> Atlas:
@@ -128,5 +169,13 @@ def model_from_args(args: argparse.Namespace) -> tuple[SceneModel, SceneOptions]
     """Load the atlas, build the model and apply the scene options of ``args``."""
     options = scene_options_from_args(args)
     model = SceneModel(load_atlas_from_args(args))
-    apply_scene_options(model, options)
+    print_notes(args, apply_scene_options(model, options))
     return model, options
+
+
+def print_notes(args: argparse.Namespace, notes: tuple[str, ...]) -> None:
+    """Tell the user, on stderr, what the options could not show as asked."""
+    import sys
+
+    for note in notes:
+        print(f"dorsum {getattr(args, 'command', '')}: note: {note}", file=sys.stderr)

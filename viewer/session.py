@@ -29,7 +29,7 @@ import argparse
 import dataclasses
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,7 +94,8 @@ class Session:
     layers : layer name -> its visibility and opacity (every layer of the atlas).
     structures : structure id -> its own visibility and opacity, only where not the default.
     highlight : id of the highlighted structure, or None.
-    atrophy : the atrophy parameters as plain data (field -> value), or None for a healthy spine.
+    atrophy : the atrophy parameters as plain data (field -> value; a tuple of them, one per muscle, for
+        a scenario), or None for a healthy spine.
     atlas : "name version" of the atlas the session was made with (informative).
     labels : whether the visible muscles are labelled (key N in the viewer; ``dorsum shot --state``
         then labels them too).
@@ -104,7 +105,7 @@ class Session:
     layers: Mapping[str, LayerState] = field(default_factory=dict)
     structures: Mapping[str, StructureState] = field(default_factory=dict)
     highlight: str | None = None
-    atrophy: Mapping[str, Any] | None = None
+    atrophy: Mapping[str, Any] | tuple[Mapping[str, Any], ...] | None = None
     atlas: str = ""
     labels: bool = False
 
@@ -179,16 +180,18 @@ def check_session_names(session: Session, model: SceneModel) -> None:
         )
 
 
-def atrophy_to_dict(params: Any) -> dict[str, Any] | None:
-    """Atrophy parameters (a dataclass, or None) as TOML-ready plain data."""
+def atrophy_to_dict(params: Any) -> dict[str, Any] | tuple[dict[str, Any], ...] | None:
+    """Atrophy parameters (a dataclass, a tuple of them for a scenario, or None) as TOML-ready plain data."""
     if params is None:
         return None
+    if isinstance(params, tuple):
+        return tuple(atrophy_to_dict(p) for p in params)  # type: ignore[misc]
     if not dataclasses.is_dataclass(params):
         raise TypeError(f"atrophy parameters must be a dataclass, not {type(params).__name__}")
     return {key: _plain(value) for key, value in dataclasses.asdict(params).items() if value is not None}
 
 
-def apply_atrophy_dict(model: SceneModel, atrophy: Mapping[str, Any] | None) -> None:
+def apply_atrophy_dict(model: SceneModel, atrophy: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> None:
     """Apply atrophy given as plain data (None: the healthy atlas geometry) through :mod:`viewer.atrophy`."""
     if atrophy is None and model.atrophy is None:
         return
@@ -202,9 +205,14 @@ def apply_atrophy_dict(model: SceneModel, atrophy: Mapping[str, Any] | None) -> 
         atrophy_module.apply_atrophy(model, params)
 
 
-def atrophy_params(atrophy: Mapping[str, Any]) -> Any:
-    """``viewer.atrophy.AtrophyParams`` from plain data; bad values raise :class:`DorsumError`."""
+def atrophy_params(atrophy: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Any:
+    """``viewer.atrophy.AtrophyParams`` from plain data (a tuple of them from a list, for a scenario);
+    bad values raise :class:`DorsumError`."""
     from viewer import atrophy as atrophy_module
+
+    if not isinstance(atrophy, Mapping):
+        entries = tuple(atrophy_params(entry) for entry in atrophy)
+        return entries[0] if len(entries) == 1 else entries
 
     try:
         return atrophy_module.AtrophyParams(**{k: _from_plain(v) for k, v in atrophy.items()})
@@ -240,7 +248,8 @@ def session_to_toml(session: Session) -> dict[str, Any]:
     if structures:
         document["structures"] = structures
     if session.atrophy is not None:
-        document["atrophy"] = dict(session.atrophy)
+        document["atrophy"] = (dict(session.atrophy) if isinstance(session.atrophy, Mapping)
+                               else [dict(entry) for entry in session.atrophy])
     return document
 
 
@@ -344,7 +353,7 @@ def session_from_toml(data: Mapping[str, Any]) -> Session:
     highlight = data.get("highlight")
     if highlight is not None and not isinstance(highlight, str):
         raise ValueError(f"highlight must be a structure id, not {highlight!r}")
-    atrophy = dict(_table("atrophy", data["atrophy"])) if "atrophy" in data else None
+    atrophy = _atrophy_tables(data["atrophy"]) if "atrophy" in data else None
     atlas = data.get("atlas", "")
     if not isinstance(atlas, str):
         raise ValueError(f"atlas must be text, not {atlas!r}")
@@ -371,6 +380,7 @@ def scene_from_args(args: argparse.Namespace) -> tuple[SceneModel, Any, Session 
     from viewer.scene_options import (
         apply_scene_options,
         load_atlas_from_args,
+        print_notes,
         scene_options_from_args,
     )
     from viewer.views import DEFAULT_VIEW
@@ -382,7 +392,7 @@ def scene_from_args(args: argparse.Namespace) -> tuple[SceneModel, Any, Session 
     model = SceneModel(load_atlas_from_args(args))
     if session is not None:
         apply_session(session, model)
-    apply_scene_options(model, options)
+    print_notes(args, apply_scene_options(model, options))
     return model, options, session
 
 
@@ -437,6 +447,15 @@ def _bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false, not {value!r}")
     return value
+
+
+def _atrophy_tables(value: Any) -> Mapping[str, Any] | tuple[Mapping[str, Any], ...]:
+    """A state's atrophy: one table (one muscle), or an array of tables (a scenario, one per muscle)."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("atrophy must hold at least one [[atrophy]] table")
+        return tuple(dict(_table(f"atrophy[{i}]", entry)) for i, entry in enumerate(value))
+    return dict(_table("atrophy", value))
 
 
 def _table(name: str, value: Any) -> Mapping[str, Any]:

@@ -9,7 +9,14 @@ from typing import Any
 from viewer.atrophy import DEFAULT_MUSCLE
 from viewer.api import Scene
 from viewer.levels import LUMBAR_DISCS
-from viewer.scene_options import add_atlas_argument, add_atrophy_arguments, atrophy_from_args, load_atlas_from_args
+from viewer.scene_options import (
+    add_atlas_argument,
+    add_atrophy_arguments,
+    atrophy_from_args,
+    load_atlas_from_args,
+    preset_from_args,
+    print_notes,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -28,9 +35,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    preset, age = preset_from_args(args)
     params = atrophy_from_args(args, muscle=args.muscle)
     scene = Scene(load_atlas_from_args(args))
-    if params is not None:
+    if preset is not None:
+        scene.preset(preset, age=age)
+        print_notes(args, tuple(scene.notes))
+    elif params is not None:
         scene.atrophy(params.amount, segments=params.segments, side=params.side, fat=params.fat, muscle=params.muscle)
     result = scene.measure(args.muscle, args.levels)
     print(json.dumps(result, indent=2) if args.json else format_table(result))

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import ImageDraw
 
 from viewer.atlas import Atlas
-from viewer.atrophy import AtrophyParams, apply_atrophy
+from viewer.atrophy import AtrophyParams, Wasting, apply_atrophy, wasting_entries
 from viewer.errors import DorsumError
 from viewer.figures import compose
 from viewer.figures.compose import Box, FigureLayout, LegendEntry, Typography
@@ -61,13 +61,13 @@ def reset_model(model: SceneModel) -> None:
         model.set_atrophy(None)
 
 
-def apply_panel_atrophy(model: SceneModel, params: AtrophyParams | None) -> None:
-    """Deform the model as ``params`` say (nothing for none), with :mod:`viewer.atrophy`."""
-    if params is not None and (params.amount > 0 or params.fat > 0):
+def apply_panel_atrophy(model: SceneModel, params: Wasting) -> None:
+    """Deform the model as ``params`` say (one muscle, a scenario, or nothing), with :mod:`viewer.atrophy`."""
+    if any(p.amount > 0 or p.fat > 0 for p in wasting_entries(params)):
         apply_atrophy(model, params)
 
 
-def set_panel_state(model: SceneModel, scene: SceneOptions, atrophy: AtrophyParams | None) -> None:
+def set_panel_state(model: SceneModel, scene: SceneOptions, atrophy: Wasting) -> None:
     """Put ``model`` into a panel's state: reset, then visibility/opacity, then atrophy."""
     reset_model(model)
     apply_scene_options(model, scene)

@@ -33,12 +33,23 @@ MAX_SIZE = (7680, 7680)
 _LESSON_KEYS = {"title", "description", "size", "background", "lighting", "dpi"}
 _TOP_KEYS = {"lesson", "figures"}
 # Keys a panel may set; on a figure they are defaults for its panels (or describe its single panel).
-_PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame", "style", "skin"}
+_PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame", "style", "skin",
+               "preset", "age"}
 #: How a section panel is drawn: the coloured diagram, or grey levels as on a T1-weighted MRI.
 SECTION_STYLES = ("diagram", "mri")
 _FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels"} | _PANEL_KEYS
 _ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle", "retracted", "ghost"}
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
+
+
+def preset_text(text: str, preset: str | None, age: float | None) -> str:
+    """``text`` with ``{preset}`` (the scenario's title and age) and ``{explanation}`` filled in."""
+    if preset is None or "{" not in text:
+        return text
+    from viewer.presets import load_preset
+
+    found = load_preset(preset)
+    return text.replace("{preset}", found.caption(age)).replace("{explanation}", found.explanation)
 
 
 class LessonError(DorsumError):
@@ -256,6 +267,9 @@ class _LessonReader:
         scale_bar = self.flag(f"{where}.scale_bar", entry.get("scale_bar", False))
         title = self.text(f"{where}.title", entry.get("title", ""))
         caption = self.text(f"{where}.caption", entry.get("caption", ""))
+        first = next((p.scene for p in panels if p is not None and p.scene.preset is not None), None)
+        if first is not None:
+            title, caption = (preset_text(text, first.preset, first.age) for text in (title, caption))
         if len(self.problems) > before:
             return None
         return FigureSpec(output, size, tuple(p for p in panels if p), title, caption, columns, legend, scale_bar)
@@ -284,12 +298,37 @@ class _LessonReader:
         frame = self.name_list(f"{where}.frame", entry["frame"]) if "frame" in entry else base.frame
         style = self.option(f"{where}.style", entry["style"], SECTION_STYLES) if "style" in entry else base.style
         skin = self.flag(f"{where}.skin", entry["skin"]) if "skin" in entry else scene.skin
+        preset, age = self.preset(where, entry, base.scene)
+        if preset is not None and "atrophy" in entry:
+            self.fail(where, "give either a preset or an atrophy table, not both")
         caption = self.text(f"{where}.caption", entry.get("caption", ""))
         if len(self.problems) > before:
             return None
+        caption = preset_text(caption, preset, age)
         return PanelSpec(kind or "3d", SceneOptions(view=view or DEFAULT_VIEW, hide=hide, only=only, opacity=opacity,
-                                                    skin=skin),
-                         atrophy, labels, label_all, level, caption, frame, style or "diagram")
+                                                    skin=skin, preset=preset, age=age),
+                         None if preset is not None else atrophy, labels, label_all, level, caption, frame,
+                         style or "diagram")
+
+    def preset(self, where: str, entry: Mapping[str, Any], scene: SceneOptions) -> tuple[str | None, float | None]:
+        """The panel's scenario (name or file, checked) and age, or the figure's."""
+        name = entry.get("preset", scene.preset)
+        age = entry.get("age", scene.age if "preset" not in entry else None)
+        if name is None:
+            if "age" in entry:
+                self.fail(f"{where}.age", "goes with a preset (an ageing scenario)")
+            return None, None
+        from viewer.presets import load_preset
+
+        try:
+            found = load_preset(str(name) if not str(name).endswith(".toml") else self.source.parent / str(name))
+            if age is not None:
+                found.params(age)
+        except DorsumError as exc:
+            self.fail(f"{where}.preset", str(exc))
+            return None, None
+        name = str(self.source.parent / str(name)) if str(name).endswith(".toml") else str(name)
+        return name, None if age is None else float(age)
 
     def _resolves_to_nothing(self, only: tuple[str, ...], hide: tuple[str, ...]) -> bool:
         def ids(name: str) -> set[str]:

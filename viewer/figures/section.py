@@ -28,7 +28,7 @@ import itertools
 import numpy as np
 from PIL import Image, ImageDraw
 
-from viewer.atrophy import FAT_COLOUR
+from viewer.atrophy import FAT_COLOUR, wasting_of
 from viewer.checks import check_option
 from viewer.fat import fat_noise, fat_pixels
 from viewer.figures import compose
@@ -166,7 +166,6 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
     atlas = model.atlas
     origin, normal = disc_plane(atlas, disc)
     axes = slice_axes(normal)
-    params = model.atrophy
     parts: list[SectionPart] = []
     labels: list[CsaLabel] = []
     visible = set(model.visible_ids())
@@ -177,7 +176,8 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
         measured = measure_muscle(model, muscle, [disc])["levels"][disc]
         by_side = muscle_section_loops(model, muscle, disc)
         healthy = muscle_section_loops(model, muscle, disc, healthy=True)
-        wasting = params is not None and params.muscle == muscle
+        params = wasting_of(model.atrophy, muscle)
+        wasting = params is not None
         csa_by_side = {side: float(values["csa_cm2"]) for side, values in measured.items()}
         if all(s.side == "midline" for s in structures):
             # One structure across the midline: one cut face, labelled with both sides' areas together.
