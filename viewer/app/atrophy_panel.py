@@ -1,4 +1,7 @@
-"""The atrophy panel: amount, level range, side and fat of multifidus atrophy, with a live CSA readout.
+"""The atrophy panel: muscle, amount, level range, side and fat of its wasting, with a live CSA readout.
+
+The panel edits one muscle at a time (multifidus by default; the erector spinae, psoas and quadratus
+lumborum where the atlas has them); the others keep their wasting, so a scenario can be adjusted.
 
 Dragging the amount slider updates the muscle live: changes are coalesced so the shape is recomputed
 at most once per turn of the event loop, whatever the rate of slider events. The readout is measured
@@ -35,6 +38,8 @@ from viewer.model import SceneModel
 
 Edit = Callable[..., None]
 MUSCLE = "multifidus"
+#: Muscles the panel offers, in this order, where the atlas has them (the paraspinal group).
+PANEL_MUSCLES = ("multifidus", "longissimus", "iliocostalis", "psoas_major", "quadratus_lumborum")
 SIDE_CHOICES = (("Both sides", "both"), ("Left", "left"), ("Right", "right"))
 #: Vertebrae offered for the range: the lower thoracic and lumbar spine, where the atlas has multifidus levels.
 RANGE_VERTEBRAE = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
@@ -75,6 +80,10 @@ class AtrophyPanel(QWidget):
         self._pending: tuple[dict[str, Any], str] | None = None
         self.discs = available_discs(model)
         self.atrophy_module = _atrophy_module()
+        self.muscle_choice = QComboBox()
+        for muscle in PANEL_MUSCLES:
+            if muscle in model.atlas.muscles:
+                self.muscle_choice.addItem(muscle.replace("_", " ").capitalize(), muscle)
         self.note = QLabel()
         self.note.setWordWrap(True)
 
@@ -98,6 +107,7 @@ class AtrophyPanel(QWidget):
         self.reset_button.setToolTip("Give multifidus its healthy shape and colour back")
 
         form = QFormLayout()
+        form.addRow("Muscle", self.muscle_choice)
         form.addRow("CSA loss", _with_label(self.amount, self.amount_label))
         range_row = QHBoxLayout()
         range_row.addWidget(self.range_from)
@@ -135,6 +145,7 @@ class AtrophyPanel(QWidget):
         self._readout_timer = QTimer(self, singleShot=True, interval=0)
         self._readout_timer.timeout.connect(self.update_readout)
 
+        self.muscle_choice.currentIndexChanged.connect(self._muscle_changed)
         self.amount.valueChanged.connect(lambda v: self._changed("amount"))
         self.fat.valueChanged.connect(lambda v: self._changed("fat"))
         self.range_from.currentIndexChanged.connect(lambda i: self._changed("range"))
@@ -170,7 +181,18 @@ class AtrophyPanel(QWidget):
         """The parameters the widgets show, as plain data."""
         segments = f"{self.range_from.currentText()}-{self.range_to.currentText()}"
         return {"amount": float(self.amount.value()), "segments": segments, "side": self.side.currentData(),
-                "fat": float(self.fat.value()), "muscle": MUSCLE, "ghost": self.ghost.isChecked()}
+                "fat": float(self.fat.value()), "muscle": self.muscle, "ghost": self.ghost.isChecked()}
+
+    @property
+    def muscle(self) -> str:
+        """The muscle the controls and the table are about."""
+        return self.muscle_choice.currentData() or MUSCLE
+
+    def _muscle_changed(self) -> None:
+        muscle = self.muscle.replace("_", " ")
+        self.readout_title.setText(f"{muscle.capitalize()} CSA per disc level (healthy → now)")
+        self.reset_button.setToolTip(f"Give {muscle} its healthy shape and colour back")
+        self._on_model_atrophy(self.model.atrophy)
 
     def _changed(self, what: str) -> None:
         self.amount_label.setText(f"{self.amount.value()}%")
@@ -208,12 +230,14 @@ class AtrophyPanel(QWidget):
     def apply(self, params: dict[str, Any] | None) -> None:
         """Apply atrophy parameters (plain data) to the model; 0 % and no fat is the healthy muscle."""
         module = self.atrophy_module
+        current = self.model.atrophy
         if params is None or (params["amount"] == 0 and params["fat"] == 0):
-            if self.model.atrophy is not None:
-                module.apply_atrophy(self.model, None)
+            if module.wasting_of(current, self.muscle) is not None:
+                module.apply_atrophy(self.model, module.with_muscle(current, None, self.muscle))
             return
         try:
-            module.apply_atrophy(self.model, module.AtrophyParams(**params))
+            # Only this muscle's wasting changes; the other muscles of a scenario keep theirs.
+            module.apply_atrophy(self.model, module.with_muscle(current, module.AtrophyParams(**params), self.muscle))
         except DorsumError as exc:
             # E.g. more loss than shrinking toward the bone can give: say so, show what the model has.
             self.note.setText(f"<span style='color:#a00000'>{exc}</span>")
@@ -232,7 +256,8 @@ class AtrophyPanel(QWidget):
         self._readout_timer.stop()
         self.model.events.atrophy.disconnect(self._on_model_atrophy)
 
-    def _on_model_atrophy(self, params: Any) -> None:
+    def _on_model_atrophy(self, wasting: Any) -> None:
+        params = self.atrophy_module.wasting_of(wasting, self.muscle) if self.atrophy_module else None
         self._updating = True
         try:
             if params is None:
@@ -260,8 +285,9 @@ class AtrophyPanel(QWidget):
             return
         from viewer.measure import measure_muscle
 
-        result = measure_muscle(self.model, MUSCLE, self.discs)
-        affected = set(getattr(self.model.atrophy, "discs", ()) or ())
+        result = measure_muscle(self.model, self.muscle, self.discs)
+        params = self.atrophy_module.wasting_of(self.model.atrophy, self.muscle)
+        affected = set(params.discs if params is not None else ())
         for row, disc in enumerate(self.discs):
             for column, side in enumerate(("left", "right")):
                 entry = result["levels"][disc].get(side)

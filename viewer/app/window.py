@@ -36,6 +36,7 @@ from viewer.app.labels import LiveLabels
 from viewer.app.layers_panel import LayersPanel
 from viewer.app.picking import StructurePicker
 from viewer.app.quiz_panel import QuizPanel
+from viewer.app.scenario_card import ScenarioCard
 from viewer.app.undo import UndoRecorder
 from viewer.errors import DorsumError
 from viewer.model import SceneModel
@@ -115,6 +116,9 @@ class MainWindow(QMainWindow):
         self.atrophy_panel = AtrophyPanel(model, self.undo.edit)
         self.info_card = InfoCard(model)
         self.quiz_panel = QuizPanel(model)
+        model.events.atrophy.connect(self._on_scenario_atrophy)
+        self.scenario_card = ScenarioCard()
+        self._scenario_wasting: object = None
         self.compare_window = None
         self.status_label = QLabel()
         self.hover_label = QLabel()
@@ -158,6 +162,15 @@ class MainWindow(QMainWindow):
         panel = QWidget()
         panel_layout = QVBoxLayout(panel)
         panel_layout.setContentsMargins(6, 6, 6, 6)
+        scenario_scroll = QScrollArea()
+        scenario_scroll.setWidgetResizable(True)
+        scenario_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scenario_scroll.setWidget(self.scenario_card)
+        scenario_scroll.setMaximumHeight(230)
+        self.scenario_box = QGroupBox("Scenario")
+        QVBoxLayout(self.scenario_box).addWidget(scenario_scroll)
+        self.scenario_box.hide()
+        panel_layout.addWidget(self.scenario_box)
         panel_layout.addWidget(panel_split)
         panel.setMinimumWidth(PANEL_WIDTH - 60)
         self.side_panel = panel
@@ -249,6 +262,8 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self._action("&Compare with healthy", self.open_comparison, "F7",
                                          "Healthy and wasted side by side, turning together"))
+
+        self._build_scenario_menu(menu.addMenu("&Scenario"))
 
         quiz_menu = menu.addMenu("&Quiz")
         quiz_menu.addAction(self._action("&Start a round of 10 questions", lambda: self.start_quiz(), "F6",
@@ -389,6 +404,60 @@ class MainWindow(QMainWindow):
         self.picker.hover_enabled = bool(enabled)
         if not enabled:
             self.hover_label.clear()
+
+    # -- scenarios -------------------------------------------------------------------------------
+    def _build_scenario_menu(self, scenario_menu) -> None:
+        from viewer.presets import builtin_presets
+
+        scenario_menu.addAction(self._action("&Healthy", self.clear_scenario, tip="Every muscle healthy again"))
+        scenario_menu.addSeparator()
+        for preset in builtin_presets():
+            if preset.age is None:
+                scenario_menu.addAction(self._action(preset.title, lambda _c=False, n=preset.name: self.apply_scenario(n),
+                                                     tip=preset.summary))
+                continue
+            ages = scenario_menu.addMenu(preset.title)
+            for age in range(int(preset.age.low) // 10 * 10 + 10, int(preset.age.high) + 1, 10):
+                ages.addAction(self._action(f"Age {age}", lambda _c=False, n=preset.name, a=age: self.apply_scenario(n, a),
+                                            tip=preset.summary))
+
+    def apply_scenario(self, name: str, age: float | None = None) -> bool:
+        """Show a scenario (undoable): its wasting, what covers it peeled, and its card with sources."""
+        from viewer.atrophy import apply_atrophy
+        from viewer.presets import load_preset, preset_wasting
+
+        try:
+            preset = load_preset(name)
+            wasting, notes = preset_wasting(preset, self.model.atlas, age)
+        except DorsumError as exc:
+            self._error("Cannot show the scenario", str(exc))
+            return False
+
+        def change() -> None:
+            apply_atrophy(self.model, wasting)
+            for layer in preset.hide:
+                if layer in self.model.atlas.layer_names:
+                    self.model.show_layer(layer, False)
+
+        with _busy():
+            self.undo.edit(f"Scenario: {preset.caption(age)}", change)
+        self._scenario_wasting = self.model.atrophy
+        self.scenario_card.show_preset(preset, age, notes)
+        self.scenario_box.show()
+        if preset.view is not None:
+            self.set_view(preset.view)
+        return True
+
+    def clear_scenario(self) -> None:
+        from viewer.atrophy import apply_atrophy
+
+        with _busy():
+            self.undo.edit("Healthy", lambda: apply_atrophy(self.model, None))
+
+    def _on_scenario_atrophy(self, wasting: object) -> None:
+        if self.scenario_card.preset is not None and wasting != self._scenario_wasting:
+            self.scenario_card.clear()  # the wasting was changed by hand, or undone: no longer the scenario
+            self.scenario_box.hide()
 
     # -- comparison ------------------------------------------------------------------------------
     def open_comparison(self) -> None:
@@ -538,6 +607,7 @@ class MainWindow(QMainWindow):
         for signal, slot in ((self.model.events.visibility, self._on_model_changed),
                              (self.model.events.opacity, self._on_model_changed),
                              (self.model.events.atrophy, self._on_model_changed),
+                             (self.model.events.atrophy, self._on_scenario_atrophy),
                              (self.model.events.geometry, self._on_geometry),
                              (self.model.events.highlight, self._on_highlight)):
             signal.disconnect(slot)
@@ -569,10 +639,11 @@ def status_text(model: SceneModel, view: str | None) -> str:
     parts = [f"Showing {len(visible)} of {len(model.atlas.structure_ids)} structures"
              f" ({', '.join(layers) if layers else 'nothing'})",
              f"view: {VIEWS[view].label.lower() if view else 'turned by hand'}"]
-    atrophy = model.atrophy
-    if atrophy is not None:
-        parts.append(f"multifidus atrophy {atrophy.amount:.0f}% at {atrophy.segments}, {atrophy.side}, "
-                     f"fat {atrophy.fat:.0f}%")
+    from viewer.atrophy import wasting_entries
+
+    for atrophy in wasting_entries(model.atrophy):
+        parts.append(f"{atrophy.muscle.replace('_', ' ')} atrophy {atrophy.amount:.0f}% at {atrophy.segments}, "
+                     f"{atrophy.side}, fat {atrophy.fat:.0f}%")
     if model.highlight is not None:
         parts.append(f"selected: {structure_title(model.atlas.structure(model.highlight))}")
     return " · ".join(parts)

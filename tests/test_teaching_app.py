@@ -1,4 +1,4 @@
-"""The quiz in the viewer, answered through its real widgets (pytest-qt under Xvfb)."""
+"""Teaching in the viewer: the quiz, scenarios, paraspinal wasting and the side-by-side comparison (pytest-qt)."""
 
 from __future__ import annotations
 
@@ -98,3 +98,48 @@ def test_comparison_shows_healthy_beside_wasted_and_turns_both(qtbot, real_atlas
     turned = np.asarray(compare.pixels(0))[..., :3].astype(int)
     assert np.abs(turned - healthy).mean() > 2
     assert "Multifidus -60% L2-S1 right" in compare.captions[1].text()
+
+
+def test_scenario_menu_shows_the_wasting_its_card_and_undoes(qtbot, real_atlas):
+    from viewer.presets import load_preset, preset_wasting
+
+    window = make_window(qtbot, real_atlas)
+    assert window.apply_scenario("chronic_lbp")
+    expected, _ = preset_wasting(load_preset("chronic_lbp"), real_atlas)
+    assert window.model.atrophy == expected
+    assert not window.model.layer_visible("superficial")  # what covers the multifidus is peeled
+    assert window.scenario_box.isVisible() and "Chronic low back pain" in window.scenario_card.text.text()
+    assert "Danneels" in window.scenario_card.text.text()  # the sources are shown with it
+    table = window.atrophy_panel.readout
+    assert table.rowCount() > 0
+    window.undo_stack.undo()
+    assert window.model.atrophy is None and not window.scenario_box.isVisible()
+    assert window.apply_scenario("ageing", 80)
+    assert "age 80" in window.scenario_card.text.text() and "psoas_major is not in this atlas" in \
+        window.scenario_card.text.text()
+    menu_titles = [a.text() for a in window.menuBar().actions()]
+    assert "&Scenario" in menu_titles
+    window.clear_scenario()
+    assert window.model.atrophy is None
+
+
+def test_atrophy_panel_wastes_the_erector_spinae_and_keeps_the_scenario(qtbot, real_atlas):
+    window = make_window(qtbot, real_atlas)
+    window.apply_scenario("l5_radiculopathy")
+    panel = window.atrophy_panel
+    panel.muscle_choice.setCurrentIndex(panel.muscle_choice.findData("longissimus"))
+    assert panel.readout_title.text().startswith("Longissimus CSA")
+    assert panel.amount.value() == 0  # the scenario does not waste the longissimus
+    panel.range_from.setCurrentText("L3")
+    panel.range_to.setCurrentText("L5")
+    panel.side.setCurrentIndex(panel.side.findData("left"))
+    panel.amount.setValue(30)
+    qtbot.waitUntil(lambda: any(p.muscle == "longissimus" for p in
+                                (window.model.atrophy if isinstance(window.model.atrophy, tuple) else ())), timeout=30000)
+    muscles = {p.muscle: p for p in window.model.atrophy}
+    assert muscles["multifidus"].amount == 16  # the scenario's own wasting stays
+    panel.update_readout()
+    assert "(−30%)" in panel.readout_text("L3-L4", "left") and "(−30%)" in panel.readout_text("L4-L5", "left")
+    assert "(" not in panel.readout_text("L3-L4", "right")
+    window.undo_stack.undo()
+    assert window.model.atrophy == muscles["multifidus"]  # undo takes back the longissimus only
