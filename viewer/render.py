@@ -4,6 +4,9 @@ A :class:`SceneRenderer` holds the plotter (off-screen, a plain window, or pyvis
 ``QtInteractor``), creates one actor per structure once, and applies model events in place:
 visibility, opacity and colour flip actor properties; geometry updates the points of the same
 ``PolyData``. Nothing is re-added or reloaded.
+
+An off-screen plotter draws only when a picture is asked for (:meth:`SceneRenderer.screenshot`
+renders exactly once); a window (pyvistaqt) is re-rendered on every change.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-import scipy.sparse as sp
 
 from viewer.checks import parse_colour
 from viewer.model import SceneModel
@@ -51,17 +53,17 @@ class Camera:
                 "up": list(self.up), "view_angle": self.view_angle}
 
 
-def vertex_normal_operator(faces: np.ndarray, n_vertices: int) -> sp.csr_matrix:
-    """Sparse (n_vertices, n_faces) incidence matrix: summing area-weighted face normals per vertex."""
-    rows = faces.reshape(-1)
-    cols = np.repeat(np.arange(len(faces)), 3)
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, len(faces)))
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit vertex normals, (n, 3) float32, from area-weighted face normals.
 
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray, operator: sp.csr_matrix) -> np.ndarray:
-    """Unit vertex normals, (n, 3) float32, from area-weighted face normals."""
+    Each vertex sums the (unnormalised) normals of its faces in face order; ``np.bincount`` does
+    this without scipy.sparse, whose import alone costs a cold start about 0.14 s.
+    """
     a, b, c = (vertices[faces[:, i]] for i in range(3))
-    normals = operator @ np.cross(b - a, c - a)
+    face_normals = np.cross(b - a, c - a)
+    corners = faces.reshape(-1)
+    normals = np.column_stack([np.bincount(corners, weights=np.repeat(face_normals[:, k], 3),
+                                           minlength=len(vertices)) for k in range(3)])
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
 
@@ -80,7 +82,8 @@ class SceneRenderer:
         self.view_name: str | None = None
         self._meshes: dict[str, pv.PolyData] = {}
         self._actors: dict[str, pv.Actor] = {}
-        self._normal_ops: dict[str, sp.csr_matrix] = {}
+        # A window shows every change at once; an off-screen plotter renders only for a screenshot.
+        self._live = not getattr(plotter, "off_screen", False)
         self._silhouettes: dict[str, Any] = {}
         plotter.set_background(settings.background)
         plotter.renderer.SetUseDepthPeeling(False)
@@ -98,9 +101,7 @@ class SceneRenderer:
         data = self.model.atlas.meshes[sid]
         vertices = self.model.vertices(sid)
         mesh = pv.PolyData(vertices.copy(), _faces_to_vtk(data.faces))
-        operator = vertex_normal_operator(data.faces, len(vertices))
-        self._normal_ops[sid] = operator
-        mesh.point_data["Normals"] = vertex_normals(vertices, data.faces, operator)
+        mesh.point_data["Normals"] = vertex_normals(vertices, data.faces)
         mesh.point_data.active_normals_name = "Normals"
         flat = self.settings.lighting == "flat"
         actor = self.plotter.add_mesh(
@@ -118,6 +119,8 @@ class SceneRenderer:
             self._silhouettes[sid] = self.plotter.add_silhouette(mesh, color="#3a2a24", line_width=1.0)
         self._apply_visibility(sid)
         self._apply_opacity(sid)
+        # The model may already be changed (atrophy, fat, highlight) when this renderer is made.
+        self._apply_colour(sid)
 
     def _connect(self) -> None:
         events = self.model.events
@@ -157,8 +160,7 @@ class SceneRenderer:
             vertices = self.model.vertices(sid)
             mesh = self._meshes[sid]
             mesh.points[:] = vertices
-            mesh.point_data["Normals"][:] = vertex_normals(vertices, self.model.atlas.meshes[sid].faces,
-                                                           self._normal_ops[sid])
+            mesh.point_data["Normals"][:] = vertex_normals(vertices, self.model.atlas.meshes[sid].faces)
             mesh.Modified()
         self._render()
 
@@ -209,7 +211,8 @@ class SceneRenderer:
         self.plotter.renderer.SetUseDepthPeeling(translucent)
 
     def _render(self) -> None:
-        self.plotter.render()
+        if self._live:
+            self.plotter.render()
 
     # -- queries -------------------------------------------------------------------------------
     def actor(self, sid: str) -> pv.Actor:
@@ -229,6 +232,10 @@ class SceneRenderer:
     # -- camera --------------------------------------------------------------------------------
     def set_view(self, name: str) -> None:
         """Point the camera as the preset ``name`` says and frame the visible structures."""
+        self._frame_view(name)
+        self._render()
+
+    def _frame_view(self, name: str) -> None:
         preset = view_preset(name)
         self.view_name = preset.name
         points = self._visible_points()
@@ -241,7 +248,6 @@ class SceneRenderer:
         camera.up = preset.up
         camera.view_angle = self.settings.view_angle
         self.plotter.renderer.ResetCameraClippingRange()
-        self._render()
 
     def _visible_points(self) -> np.ndarray:
         ids = self.model.visible_ids() or self.model.atlas.structure_ids
@@ -289,12 +295,13 @@ class SceneRenderer:
         while max(big) / tiles > MAX_SINGLE_RENDER:
             tiles += 1
         window = (int(np.ceil(big[0] / tiles)), int(np.ceil(big[1] / tiles)))
-        self.plotter.window_size = window
+        # Resize and frame without drawing: the one render is the picture's own.
+        self.plotter.render_window.SetSize(*window)
         if self.view_name is not None:
-            self.set_view(self.view_name)
+            self._frame_view(self.view_name)
         self.plotter.renderer.ResetCameraClippingRange()
-        image = self.plotter.screenshot(transparent_background=transparent, return_img=True, scale=tiles,
-                                        window_size=window)
+        self.plotter.render()  # a no-op before the plotter's first picture, which pyvista renders itself
+        image = self.plotter.screenshot(transparent_background=transparent, return_img=True, scale=tiles)
         return _downsample(np.asarray(image), (width, height))
 
 
