@@ -62,13 +62,31 @@ def render_annotated(model, size, args: argparse.Namespace, view: str | None, ca
     return pixels
 
 
+def reveal_atrophy(model, atrophy, size: tuple[int, int]) -> tuple[tuple[str, ...], Camera]:
+    """Hide what covers the wasting muscle and a posterior camera on its wasting levels."""
+    from viewer.figures.figure import framing_camera
+    from viewer.figures.reveal import reveal_wasting_muscle, wasting_points
+    from viewer.render import RenderSettings
+    from viewer.views import DEFAULT_VIEW
+
+    hidden = reveal_wasting_muscle(model, atrophy)
+    camera = framing_camera(wasting_points(model, atrophy), DEFAULT_VIEW, size, RenderSettings().view_angle)
+    return hidden, camera
+
+
 def run(args: argparse.Namespace) -> int:
+    from viewer.figures.reveal import user_set_the_scene
     from viewer.render import Camera, render_image  # VTK loads only when a picture is made
 
     size = parse_size(args.size)
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".png",))
+    view_given = args.view is not None
     model, options, session = scene_from_args(args)
     camera = Camera(**session.camera.camera_fields()) if options.view is None else None
+    revealed = None
+    if options.atrophy is not None and session is None and not user_set_the_scene(
+            args.hide, args.only, args.opacity, args.view if view_given else None):
+        revealed, camera = reveal_atrophy(model, options.atrophy, size)
     if annotations_requested(args):
         pixels = render_annotated(model, size, args, options.view, camera)
     else:
@@ -84,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         parameters["state"] = str(args.state)
     if camera is not None:
         parameters["camera"] = camera.as_dict()
+    if revealed is not None:
+        parameters["hidden_to_show_atrophy"] = list(revealed)
     save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=args.dpi)
     print(f"wrote {out} ({size[0]}x{size[1]})")
     return 0
