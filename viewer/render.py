@@ -7,6 +7,11 @@ visibility, opacity and colour flip actor properties; geometry updates the point
 
 An off-screen plotter draws only when a picture is asked for (:meth:`SceneRenderer.screenshot`
 renders exactly once); a window (pyvistaqt) is re-rendered on every change.
+
+While the user turns the camera (:meth:`SceneRenderer.set_moving`), each large structure is drawn
+from a level of detail (:mod:`viewer.lod`): a quarter of its triangles over the same points,
+normals and colours, so nothing but the fineness of the surface changes, and translucent layers
+blend without depth peeling; full detail returns as soon as the camera stops. Pictures never use it.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
+from vtkmodules.vtkCommonDataModel import vtkPolyData
+from vtkmodules.vtkRenderingCore import vtkPolyDataMapper
 
 from viewer.checks import parse_colour
+from viewer.lod import coarse_faces
 from viewer.model import SceneModel
 from viewer.views import DEFAULT_VIEW, fit_distance, view_preset
 
@@ -72,6 +80,20 @@ def _faces_to_vtk(faces: np.ndarray) -> np.ndarray:
     return np.column_stack([np.full(len(faces), 3, dtype=np.int64), faces]).ravel()
 
 
+def _cell_array(faces: np.ndarray):
+    """A ``vtkCellArray`` of triangles from (m, 3) vertex indices."""
+    return pv.CellArray(_faces_to_vtk(faces))
+
+
+def _copy_colouring(source, target) -> None:
+    """Give ``target`` mapper the scalar-colouring settings of ``source`` (per-vertex colours or none)."""
+    target.SetScalarVisibility(source.GetScalarVisibility())
+    target.SetScalarMode(source.GetScalarMode())
+    target.SetColorMode(source.GetColorMode())
+    target.SelectColorArray(source.GetArrayName())
+    target.SetInterpolateScalarsBeforeMapping(source.GetInterpolateScalarsBeforeMapping())
+
+
 class SceneRenderer:
     """Applies a scene model to a plotter; holds the plotter, never subclasses it."""
 
@@ -84,6 +106,10 @@ class SceneRenderer:
         self._actors: dict[str, pv.Actor] = {}
         # A window shows every change at once; an off-screen plotter renders only for a screenshot.
         self._live = not getattr(plotter, "off_screen", False)
+        self.moving = False
+        self._coarse: dict[str, np.ndarray] = {}
+        # Per structure: coarse mesh, its mapper, the full mesh's MTime it last copied, the full mapper.
+        self._lod: dict[str, tuple[vtkPolyData, vtkPolyDataMapper, int, Any]] = {}
         self._silhouettes: dict[str, Any] = {}
         plotter.set_background(settings.background)
         plotter.renderer.SetUseDepthPeeling(False)
@@ -208,11 +234,61 @@ class SceneRenderer:
     def _update_depth_peeling(self) -> None:
         # Depth peeling costs several passes on a CPU renderer: only when something is translucent.
         translucent = any(self.model.opacity(sid) < 1.0 for sid in self._actors)
-        self.plotter.renderer.SetUseDepthPeeling(translucent)
+        self.plotter.renderer.SetUseDepthPeeling(translucent and not self.moving)
 
     def _render(self) -> None:
         if self._live:
             self.plotter.render()
+
+    # -- level of detail while moving ----------------------------------------------------------
+    def prepare_lod(self) -> None:
+        """Compute the coarse face lists of every structure (numpy only; safe in a worker thread)."""
+        for sid in list(self._meshes):
+            if sid not in self._coarse:
+                self._coarse[sid] = self._coarse_faces(sid)
+
+    def _coarse_faces(self, sid: str) -> np.ndarray:
+        data = self.model.atlas.meshes[sid]
+        return coarse_faces(data.vertices, data.faces, vertex_normals(data.vertices, data.faces))
+
+    def set_moving(self, moving: bool) -> None:
+        """Draw large structures coarse while the camera moves; back to full detail (and render) on stop."""
+        moving = bool(moving)
+        if moving == self.moving:
+            return
+        self.moving = moving
+        for sid, actor in self._actors.items():
+            mapper = self._lod_mapper(sid) if moving else self._full_mapper(sid)
+            if mapper is not None and actor.GetMapper() is not mapper:
+                actor.SetMapper(mapper)
+        # Depth peeling (several passes) only while still: moving, translucent layers blend in one pass.
+        self._update_depth_peeling()
+        if not moving:
+            self._render()
+
+    def _full_mapper(self, sid: str):
+        return self._lod[sid][3] if sid in self._lod else None
+
+    def _lod_mapper(self, sid: str) -> vtkPolyDataMapper | None:
+        if sid not in self._coarse:
+            self._coarse[sid] = self._coarse_faces(sid)
+        faces = self._coarse[sid]
+        if len(faces) == len(self.model.atlas.meshes[sid].faces):
+            return None  # small enough to draw whole
+        mesh, actor = self._meshes[sid], self._actors[sid]
+        if sid not in self._lod:
+            coarse = vtkPolyData()
+            coarse.SetPolys(_cell_array(faces))
+            self._lod[sid] = (coarse, vtkPolyDataMapper(), -1, actor.GetMapper())
+            self._lod[sid][1].SetInputData(coarse)
+        coarse, mapper, synced, full = self._lod[sid]
+        if synced != mesh.GetMTime():  # the same points, normals and colours as the full mesh
+            coarse.SetPoints(mesh.GetPoints())
+            coarse.GetPointData().ShallowCopy(mesh.GetPointData())
+            coarse.Modified()
+            self._lod[sid] = (coarse, mapper, mesh.GetMTime(), full)
+        _copy_colouring(full, mapper)
+        return mapper
 
     # -- queries -------------------------------------------------------------------------------
     def actor(self, sid: str) -> pv.Actor:

@@ -8,7 +8,9 @@ the same layout the exports use) and drawn as 2D text and lines over the 3D view
 from __future__ import annotations
 
 import numpy as np
-import vtk
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+from vtkmodules.vtkRenderingCore import vtkActor2D, vtkPolyDataMapper2D, vtkProp, vtkTextActor
 
 from viewer.figures.compose import Box, font
 from viewer.figures.labels import Anchor, LabelLayout, choose_anchors, layout_labels, margin_width
@@ -92,7 +94,7 @@ class LiveLabels:
         self.renderer = renderer
         self.model = model
         self.layout = LabelLayout((), ())
-        self._actors: list[vtk.vtkProp] = []
+        self._actors: list[vtkProp] = []
 
     def show(self) -> None:
         self.clear()
@@ -101,11 +103,11 @@ class LiveLabels:
             return
         self.layout = label_layout(self.model, self.renderer, size)
         height = size[1]
-        lines = vtk.vtkPolyData()
-        points = vtk.vtkPoints()
-        cells = vtk.vtkCellArray()
+        lines = vtkPolyData()
+        points = vtkPoints()
+        cells = vtkCellArray()
         for label in self.layout.placed:
-            text = vtk.vtkTextActor()
+            text = vtkTextActor()
             text.SetInput(label.text)
             prop = text.GetTextProperty()
             prop.SetFontSize(LABEL_PX)
@@ -120,16 +122,16 @@ class LiveLabels:
             cells.InsertNextCell(2, [start, end])
         lines.SetPoints(points)
         lines.SetLines(cells)
-        mapper = vtk.vtkPolyDataMapper2D()
+        mapper = vtkPolyDataMapper2D()
         mapper.SetInputData(lines)
-        leaders = vtk.vtkActor2D()
+        leaders = vtkActor2D()
         leaders.SetMapper(mapper)
         leaders.GetProperty().SetColor(*LEADER_RGB)
         leaders.GetProperty().SetLineWidth(1.5)
         leaders.SetPickable(False)
         self._add(leaders)
 
-    def _add(self, actor: vtk.vtkProp) -> None:
+    def _add(self, actor: vtkProp) -> None:
         self.renderer.plotter.renderer.AddViewProp(actor)
         self._actors.append(actor)
 

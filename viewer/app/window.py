@@ -36,6 +36,7 @@ from viewer.app.labels import LiveLabels
 from viewer.app.layers_panel import LayersPanel
 from viewer.app.picking import StructurePicker
 from viewer.app.undo import UndoRecorder
+from viewer.app.warmup import Warmer, warm_atrophy, warm_viewer
 from viewer.errors import DorsumError
 from viewer.model import SceneModel
 from viewer.output import save_png
@@ -121,7 +122,15 @@ class MainWindow(QMainWindow):
             signal.connect(self._on_model_changed)
         model.events.geometry.connect(self._on_geometry)
         model.events.highlight.connect(lambda _sid: self.update_status())
-        self.plotter.iren.interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
+        interactor = self.plotter.iren.interactor
+        interactor.AddObserver("StartInteractionEvent", lambda *_: self.renderer.set_moving(True))
+        interactor.AddObserver("InteractionEvent", self._paint_drag_frame)
+        interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
+        self.warmer = Warmer()
+        warm_viewer(self.warmer, self.renderer, model, self.atrophy_panel.params_dict()["muscle"],
+                    self.atrophy_panel.params_dict()["segments"])
+        for combo in (self.atrophy_panel.range_from, self.atrophy_panel.range_to):
+            combo.currentIndexChanged.connect(self._warm_atrophy_range)
         self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
         self.set_view(DEFAULT_VIEW)
         self.update_status()
@@ -273,6 +282,8 @@ class MainWindow(QMainWindow):
         # 3: stereo, q/e: quit...) would change the picture behind the lecturer's back.
         if watched is self.plotter.interactor and event.type() in (event.Type.KeyPress, event.Type.KeyRelease):
             return True
+        if watched is self.plotter.interactor and event.type() == event.Type.MouseMove and self.renderer.moving:
+            self.plotter.iren.interactor.EnableRenderOff()  # see _paint_drag_frame
         return super().eventFilter(watched, event)
 
     def _on_model_changed(self, *_: object) -> None:
@@ -282,7 +293,22 @@ class MainWindow(QMainWindow):
     def _on_geometry(self, _ids: tuple[str, ...]) -> None:
         self._refresh_labels()
 
+    def _warm_atrophy_range(self, *_: object) -> None:
+        params = self.atrophy_panel.params_dict()
+        # With an amount set the panel calibrates the new range itself, right now.
+        if params["amount"] == 0 and params["fat"] == 0 and params["muscle"] in self.model.atlas.muscles:
+            self.warmer.add(lambda: warm_atrophy(self.model, params["muscle"], params["segments"]))
+
+    # While the camera is dragged, VTK's interactor style renders after each mouse move and the
+    # widget's paint handler then renders the same frame again before showing it. The style's
+    # render is switched off for the move (see eventFilter); the paint handler draws it once.
+    def _paint_drag_frame(self, *_: object) -> None:
+        self.plotter.iren.interactor.EnableRenderOn()
+        self.plotter.interactor.update()
+
     def _on_camera_moved(self, *_: object) -> None:
+        self.plotter.iren.interactor.EnableRenderOn()
+        self.renderer.set_moving(False)  # full detail as soon as the camera stops
         if self._preset_camera is not None and self.renderer.camera != self._preset_camera:
             self._preset_camera = None
             for action in self.view_actions.values():
