@@ -32,8 +32,8 @@ def cluster_faces(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, 
 
     Returns
     -------
-    (k, 3) int64 array of indices into ``vertices`` (k <= m), in the orientation of the faces they
-    come from, without degenerate or repeated triangles.
+    (k, 3) int64 array of indices into ``vertices`` (k <= m), facing the way the surface's normals
+    face, without degenerate or repeated triangles.
     """
     cells = np.floor((vertices - vertices.min(axis=0)) / cell).astype(np.int64)
     span = cells.max(axis=0) + 1
@@ -47,7 +47,12 @@ def cluster_faces(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, 
     ordered = np.sort(merged, axis=1)
     n = np.int64(len(vertices))
     _, unique_rows = np.unique((ordered[:, 0] * n + ordered[:, 1]) * n + ordered[:, 2], return_index=True)
-    return merged[np.sort(unique_rows)].astype(np.int64)
+    merged = merged[np.sort(unique_rows)].astype(np.int64)
+    # Merging can fold a triangle over; turn it back to face the way its corners' normals do.
+    a, b, c = (vertices[merged[:, i]] for i in range(3))
+    folded = np.einsum("ij,ij->i", np.cross(b - a, c - a), normals[merged].sum(axis=1)) < 0
+    merged[folded] = merged[folded][:, ::-1]
+    return merged
 
 
 def coarse_faces(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray,
