@@ -127,8 +127,8 @@ class MainWindow(QMainWindow):
         interactor.AddObserver("InteractionEvent", self._paint_drag_frame)
         interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
         self.warmer = Warmer()
-        warm_viewer(self.warmer, self.renderer, model, self.atrophy_panel.params_dict()["muscle"],
-                    self.atrophy_panel.params_dict()["segments"])
+        # Warm up once the first frame is on screen, so that the work does not delay it.
+        self._warm_observer = self.plotter.render_window.AddObserver("EndEvent", self._start_warmup)
         for combo in (self.atrophy_panel.range_from, self.atrophy_panel.range_to):
             combo.currentIndexChanged.connect(self._warm_atrophy_range)
         self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
@@ -292,6 +292,14 @@ class MainWindow(QMainWindow):
 
     def _on_geometry(self, _ids: tuple[str, ...]) -> None:
         self._refresh_labels()
+
+    def _start_warmup(self, *_: object) -> None:
+        if self._warm_observer is None or not self.plotter.interactor.isVisible():
+            return
+        self.plotter.render_window.RemoveObserver(self._warm_observer)
+        self._warm_observer = None
+        params = self.atrophy_panel.params_dict()
+        warm_viewer(self.warmer, self.renderer, self.model, params["muscle"], params["segments"])
 
     def _warm_atrophy_range(self, *_: object) -> None:
         params = self.atrophy_panel.params_dict()
