@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from viewer.figures.animation import AnimationSpec, check_animation, render_animation
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             args.hide, args.only, args.opacity, args.view):
         reveal_wasting_muscle(model, atrophy)  # the wasting muscle, not the layers over it
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        disable=args.quiet)
+                        disable=args.quiet, console=Console(stderr=True))  # stdout holds only the result
     with progress:
         task = progress.add_task(f"{args.kind} -> {out.name}", total=spec.frames)
         render_animation(model, spec, out, view=options.view or DEFAULT_VIEW, atrophy=atrophy, frame=tuple(args.frame),
