@@ -68,7 +68,7 @@ def test_render_animation_holds_one_frame_at_a_time(fixture_atlas, tmp_path):
     written = []
 
     def on_frame(index: int) -> None:
-        parts = list(tmp_path.glob(".turn.gif.*.part"))
+        parts = [p for p in tmp_path.iterdir() if p.name != "turn.gif"]  # the temporary file being written
         written.append(parts[0].stat().st_size if parts else -1)
 
     render_animation(SceneModel(fixture_atlas), AnimationSpec("turntable", 4, 10, (80, 60)), out, view="posterior",
