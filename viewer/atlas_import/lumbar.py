@@ -46,6 +46,8 @@ TARGETS_CM2: dict[str, tuple[tuple[float, float], ...]] = {
     "psoas_major": ((17.8, 0.4), (18.5, 1.6), (19.5, 4.4), (20.5, 9.9), (21.5, 14.6), (22.5, 17.7),
                     (23.5, 15.7), (24.4, 15.0)),
 }
+#: Tilt of the longissimus/iliocostalis boundary (mm of |x| per mm forward).
+SPLIT_TILT = 0.4
 #: Share of the erector spinae section that is longissimus (the medial part); the rest is
 #: iliocostalis lumborum, which below L4 thins into the aponeurosis on the iliac crest.
 LONGISSIMUS_SHARE = ((17.5, 0.6), (21.5, 0.62), (22.5, 0.7), (23.5, 0.8), (24.5, 0.95))
@@ -63,12 +65,18 @@ HALF_WIDTH_MM, POSTERIOR_MM, ANTERIOR_MM = 120.0, 110.0, 60.0
 #: Muscles keep this far (mm) from the midline: the spinous processes and the ligaments between
 #: them form a bare ridge that no muscle of either side covers.
 MIDLINE_GAP_MM = 2.5
+#: The erector spinae starts this fraction of the multifidus' half-width from the midline.
+ES_MEDIAL_SHARE = 0.7
+#: Behind the ilium, the lateral limit of the back muscles widens by this much per mm.
+ILIAC_SLOPE = 1.5
+#: The back of the paraspinal mass curves forward laterally: the limit moves this much (mm) forward per mm² of |x|.
+BACK_CURVATURE = 0.0022
 #: Muscles reach this far (mm) behind the spinous tips, no farther (the flat back of an axial MRI).
 BACK_MARGIN_MM = 6.0
 #: Half-thickness (mm) of the interspinous/supraspinous ligament sheet on the midline.
 LIGAMENT_HALF_MM = 1.5
 #: Smoothing of the label stack before meshing (pixels in-plane, planes along the spine).
-SMOOTH_SIGMA = (1.6, 1.3, 1.3)
+SMOOTH_SIGMA = (2.2, 2.2, 2.5)
 #: Fascicle relief: amplitude (mm) and spacing (mm) of the ridges along the fascicles.
 RELIEF_MM, RELIEF_PERIOD_MM = 0.35, 4.5
 #: Largest surface deviation allowed when simplifying, mm.
@@ -266,7 +274,8 @@ def _medial_to_ilium(hip: np.ndarray, uu: np.ndarray, sign: float) -> np.ndarray
         return np.ones_like(hip)
     limit = np.where(side_hip, np.abs(uu), np.inf).min(axis=0)  # (nv,)
     first = int(np.argmax(rows))
-    limit[:first] = limit[first]
+    # Behind the bone the limit opens outward (the contour of the posterior iliac crest and the buttock).
+    limit[:first] = limit[first] + ILIAC_SLOPE * PIXEL_MM * (first - np.arange(first))
     return np.abs(uu) < limit[None, :]
 
 
@@ -340,8 +349,8 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
     mf_seed_v = np.zeros((ns, 2))
     for k in range(ns):
         bone = stack[k] > 0
-        behind = ((v_index < marks.floor[k][:, None]) & (vv < marks.tp_v[k] + 4.0) & (vv > marks.back_line[k])
-                  & ~bone)
+        back = marks.back_line[k] + BACK_CURVATURE * uu ** 2
+        behind = (v_index < marks.floor[k][:, None]) & (vv < marks.tp_v[k] + 4.0) & (vv > back) & ~bone
         in_front = ~bone & (vv > marks.tp_v[k] + 3.0)
         taken = bone.copy()
         plane = labels[k]
@@ -370,12 +379,16 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
                     reach, centre_v = 15.0, seed_v
                 half = np.sqrt(es_pixels * area * 1.7 / np.pi)
                 seed = (sign * (reach + 0.55 * half), centre_v)
-                es = _grow(behind & lateral & pelvis & ~taken, uu, vv, seed, es_pixels, (1.7, 1.0))
+                # The erector spinae lies lateral to the multifidus, not over it (the aponeurosis is the fascia's).
+                beside = np.abs(uu) >= ES_MEDIAL_SHARE * reach
+                es = _grow(behind & lateral & pelvis & beside & ~taken, uu, vv, seed, es_pixels, (1.7, 1.0))
                 if es.any():
-                    order = np.sort(np.abs(uu[es]))
+                    # The boundary between longissimus and iliocostalis runs obliquely, forward and medially.
+                    rank = np.abs(uu) + SPLIT_TILT * (vv - centre_v)
+                    order = np.sort(rank[es])
                     split = order[min(int(share[k] * len(order)), len(order) - 1)]
-                    plane[es & (np.abs(uu) <= split)] = MUSCLE_LABELS["longissimus"]
-                    plane[es & (np.abs(uu) > split)] = MUSCLE_LABELS["iliocostalis"]
+                    plane[es & (rank <= split)] = MUSCLE_LABELS["longissimus"]
+                    plane[es & (rank > split)] = MUSCLE_LABELS["iliocostalis"]
                     taken |= es
             # Psoas major: beside the vertebral body and disc, in front of the transverse processes.
             ps = _grow(in_front & lateral & ~taken, uu, vv, (sign * (marks.body_edge[k] + 14.0), -3.0),
