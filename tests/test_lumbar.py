@@ -162,36 +162,35 @@ def test_rays_along_the_midline_hit_a_spinous_process_or_ligament_first(atlas: A
     assert good >= 0.9 * len(z), sorted(first)
 
 
-def _bone_voxels(atlas: Atlas, pitch: float) -> tuple[np.ndarray, np.ndarray]:
+def _voxels(mesh, pitch: float) -> tuple[np.ndarray, np.ndarray]:
+    """Voxels inside a closed (or nearly closed) surface, and the grid's corner (mm)."""
     from viewer.atlas_import.lumbar import _solid, _surface_points
 
-    bones = [atlas.meshes[s.id] for s in atlas.structures if s.kind == "bone"]
-    low = np.min([m.vertices.min(axis=0) for m in bones], axis=0) - 2
-    high = np.max([m.vertices.max(axis=0) for m in bones], axis=0) + 2
-    grid = np.zeros(tuple(np.ceil((high - low) / pitch).astype(int) + 1), bool)
-    for mesh in bones:
-        cells = np.floor((_surface_points(mesh.vertices, mesh.faces, pitch / 2) - low) / pitch).astype(int)
-        lo, hi = cells.min(axis=0), cells.max(axis=0) + 1
-        box = np.zeros(tuple(hi - lo + 4), bool)
-        box[tuple((cells - lo + 2).T)] = True
-        solid = _solid(box)[2:-2, 2:-2, 2:-2]
-        grid[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] |= solid
-    return grid, low
+    low = mesh.vertices.min(axis=0) - 2 * pitch
+    cells = np.floor((_surface_points(mesh.vertices, mesh.faces, pitch / 2) - low) / pitch).astype(int)
+    box = np.zeros(tuple(cells.max(axis=0) + 3), bool)
+    box[tuple(cells.T)] = True
+    return _solid(box), low
 
 
 def test_under_two_percent_of_each_muscle_inside_bone(atlas: Atlas, lumbar) -> None:
-    pitch = 1.0
-    grid, low = _bone_voxels(atlas, pitch)
+    pitch = 0.5
+    bones = [_voxels(atlas.meshes[s.id], pitch) for s in atlas.structures if s.kind == "bone"]
     for sid in lumbar[1]:
         if atlas.structure(sid).kind != "muscle":
             continue
-        mesh = trimesh.Trimesh(atlas.meshes[sid].vertices, atlas.meshes[sid].faces, process=False)
-        lo, hi = mesh.bounds
-        axes = [np.arange(a + 1.0, b, 2.0) for a, b in zip(lo, hi)]
-        points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-        inside = points[mesh.contains(points)]
-        cells = np.clip(np.floor((inside - low) / pitch).astype(int), 0, np.array(grid.shape) - 1)
-        fraction = grid[tuple(cells.T)].mean()
+        muscle, low = _voxels(atlas.meshes[sid], pitch)
+        inside = np.zeros_like(muscle)
+        for bone, corner in bones:
+            offset = np.round((corner - low) / pitch).astype(int)
+            lo = np.maximum(offset, 0)
+            hi = np.minimum(offset + np.array(bone.shape), np.array(muscle.shape))
+            if np.any(hi <= lo):
+                continue
+            inside[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] |= bone[lo[0] - offset[0]:hi[0] - offset[0],
+                                                                  lo[1] - offset[1]:hi[1] - offset[1],
+                                                                  lo[2] - offset[2]:hi[2] - offset[2]]
+        fraction = (muscle & inside).sum() / muscle.sum()
         assert fraction < 0.02, f"{sid}: {100 * fraction:.1f}% of its volume inside bone"
 
 
@@ -214,14 +213,32 @@ def test_atrophy_is_exact_on_the_rebuilt_multifidus(atlas: Atlas) -> None:
     assert abs(result["L3-L4"]["right"]["change_percent"]) < 1.0
 
 
+def _parity_area(mesh: trimesh.Trimesh, origin: np.ndarray, normal: np.ndarray, step: float = 0.25) -> float:
+    """Section area (mm²) by an independent method: trimesh's unordered cut segments, and grid points
+    counted inside by the even-odd rule (a ray along the plane's right axis crossing them)."""
+    from viewer.figures.section import slice_axes
+
+    lines = trimesh.intersections.mesh_plane(mesh, normal, origin)
+    right, anterior = slice_axes(normal)
+    flat = np.stack([(lines - origin) @ right, (lines - origin) @ anterior], axis=-1)  # (n, 2, 2)
+    lo, hi = flat.reshape(-1, 2).min(axis=0), flat.reshape(-1, 2).max(axis=0)
+    xs, ys = np.arange(lo[0], hi[0], step), np.arange(lo[1] + step / 2, hi[1], step)
+    (x1, y1), (x2, y2) = flat[:, 0].T, flat[:, 1].T
+    inside = 0
+    for y in ys:
+        crosses = (y1 > y) != (y2 > y)
+        xc = x1[crosses] + (y - y1[crosses]) * (x2[crosses] - x1[crosses]) / (y2[crosses] - y1[crosses])
+        inside += int(((xc[None, :] > xs[:, None]).sum(axis=1) % 2).sum())
+    return inside * step * step
+
+
 def test_measure_agrees_with_an_independent_cut(atlas: Atlas) -> None:
     measured = measure_muscle(atlas, "multifidus", "L4-L5,L4")["levels"]
+    mesh = atlas.meshes["multifidus_right"]
+    solid = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
     for level in ("L4-L5", "L4"):
-        origin, normal = level_plane(atlas, level)
-        mesh = atlas.meshes["multifidus_right"]
-        path = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).section(normal, origin)
-        planar, _ = path.to_planar()
-        assert planar.area / 100.0 == pytest.approx(measured[level]["right"]["csa_cm2"], rel=0.02)
+        area = _parity_area(solid, *level_plane(atlas, level))
+        assert area / 100.0 == pytest.approx(measured[level]["right"]["csa_cm2"], rel=0.02)
 
 
 def test_measure_by_group_and_body_level(atlas: Atlas) -> None:

@@ -348,7 +348,8 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
     v_index = np.arange(nv)[None, :]
     mf_seed_v = np.zeros((ns, 2))
     for k in range(ns):
-        bone = stack[k] > 0
+        # One pixel of clearance keeps the smoothed, relief-textured surfaces out of the bone.
+        bone = ndimage.binary_dilation(stack[k] > 0)
         back = marks.back_line[k] + BACK_CURVATURE * uu ** 2
         behind = (v_index < marks.floor[k][:, None]) & (vv < marks.tp_v[k] + 4.0) & (vv > back) & ~bone
         in_front = ~bone & (vv > marks.tp_v[k] + 3.0)
