@@ -250,9 +250,13 @@ def _grow(region: np.ndarray, uu: np.ndarray, vv: np.ndarray, seed: tuple[float,
     out = np.zeros_like(region)
     if pixels <= 0 or not region.any():
         return out
-    labels, _ = ndimage.label(region)
+    labels, count = ndimage.label(region)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    # Start in the nearest pocket that can hold the muscle (not a crevice between two processes).
+    roomy = sizes >= min(pixels, sizes.max())
     d = ((uu - seed[0]) / scale[0]) ** 2 + ((vv - seed[1]) / scale[1]) ** 2
-    d_region = np.where(region, d, np.inf)
+    d_region = np.where(roomy[labels], d, np.inf)
     start = np.unravel_index(np.argmin(d_region), region.shape)
     component = labels == labels[start]
     idx = np.flatnonzero(component)
