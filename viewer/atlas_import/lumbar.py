@@ -78,9 +78,9 @@ LIGAMENT_HALF_MM = 1.5
 #: Smoothing of the label stack before meshing (pixels in-plane, planes along the spine).
 SMOOTH_SIGMA = (2.2, 2.2, 2.5)
 #: Fascicle relief: amplitude (mm) and spacing (mm) of the ridges along the fascicles.
-RELIEF_MM, RELIEF_PERIOD_MM = 0.35, 4.5
+RELIEF_MM, RELIEF_PERIOD_MM = 0.6, 5.0
 #: Largest surface deviation allowed when simplifying, mm.
-SIMPLIFY_MM = 0.4
+SIMPLIFY_MM = 0.2
 #: A second pass corrects the targets when a measured area is off by more than this fraction.
 CALIBRATION_TOLERANCE = 0.04
 #: The fascia sheet takes every this many planes and columns (its surface is smooth).
