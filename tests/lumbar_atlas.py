@@ -41,6 +41,11 @@ MUSCLE_META = {  # id stem: (muscle, group, layer, colour)
     "thoracolumbar_fascia": ("thoracolumbar_fascia", "fasciae", "superficial", "#d8d8e8"),
     "interspinous_ligament": ("interspinous_ligament", "ligaments", "skeleton", "#c8c0a8"),
 }
+#: Imported muscles over the lumbar region, passed to the rebuild (it keeps its muscles deep to them).
+OVERLYING = {f"{stem}_{side}": f"{side.capitalize()} {name}" for side in ("left", "right")
+             for stem, name in (("latissimus_dorsi", "latissimus dorsi"),
+                                ("serratus_posterior_inferior", "serratus posterior inferior"),
+                                ("gluteus_maximus", "gluteus maximus"))}
 LAYERS = (("superficial", "#c85050"), ("intermediate", "#b04040"), ("deep", "#903030"),
           ("context", "#a06050"), ("skeleton", "#e8dcc0"))
 
@@ -107,11 +112,16 @@ def write(mesh: MeshData, path: Path) -> None:
 
 
 def build_lumbar_atlas(root: Path) -> tuple[Path, dict[str, MeshData]]:
-    """Write the lumbar test atlas into ``root``; returns it and the rebuilt meshes."""
+    """Write the lumbar test atlas into ``root``; returns it and the rebuilt meshes.
+
+    The overlying BodyParts3D muscles (latissimus dorsi, serratus posterior inferior, gluteus
+    maximus) go in as they are (open surfaces): the rebuild only uses them as obstacles.
+    """
     bones = {sid: load_bodyparts3d(name) for sid, name in BONES.items()}
     bones = {sid: mesh if sid.startswith(("hip", "rib")) else closed_bone(mesh) for sid, mesh in bones.items()}
     spine = body_centres(bones)
-    rebuilt = rebuild_lumbar(bones, {}, spine)
+    overlying = {sid: load_bodyparts3d(name) for sid, name in OVERLYING.items()}
+    rebuilt = rebuild_lumbar(bones, overlying, spine)
     root.mkdir(parents=True, exist_ok=True)
     (root / "LICENSE.txt").write_text("BodyParts3D, (c) The Database Center for Life Science, CC BY-SA 2.1 JP\n")
     text = ['[atlas]\nname = "lumbar-test"\nversion = "0.1"\nunits = "mm"\nframe = "RAS"\n',
@@ -125,6 +135,10 @@ def build_lumbar_atlas(root: Path) -> tuple[Path, dict[str, MeshData]]:
         kind = "fascia" if "fascia" in sid else "ligament" if "ligament" in sid else "muscle"
         write(mesh, root / f"{sid}.ply")
         text.append(_entry(sid, f"{sid}.ply", kind, muscle, group, layer, colour, _side(sid)))
+    for sid, mesh in overlying.items():
+        write(mesh, root / f"{sid}.ply")
+        stem = sid.removesuffix("_left").removesuffix("_right")
+        text.append(_entry(sid, f"{sid}.ply", "muscle", stem, "extrinsic", "superficial", "#c06060", _side(sid)))
     for sid, mesh in bones.items():
         write(mesh, root / f"{sid}.ply")
         level = sid.split("_")[1].upper() if sid.startswith("vertebra_") else ""

@@ -23,7 +23,7 @@ DISCS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 RANGES = {
     "multifidus": {"L1-L2": (1.5, 4.5), "L2-L3": (2.5, 6.0), "L3-L4": (4.5, 9.0), "L4-L5": (6.0, 11.5),
                    "L5-S1": (7.0, 12.0), "L3": (3.0, 7.0), "L4": (5.0, 10.0), "L5": (6.0, 11.0)},
-    "erector_spinae": {"L3-L4": (15.0, 26.0), "L4-L5": (12.0, 22.0)},
+    "erector_spinae": {"L3-L4": (15.0, 26.0), "L4-L5": (10.0, 22.0)},
     "quadratus_lumborum": {"L1-L2": (1.5, 6.0), "L2-L3": (2.5, 9.0), "L3-L4": (3.5, 11.0)},
     "psoas_major": {"L1-L2": (1.5, 8.5), "L2-L3": (5.0, 15.0), "L3-L4": (9.0, 20.0), "L4-L5": (11.0, 23.0),
                     "L5-S1": (9.0, 21.0), "L3": (7.0, 18.0), "L4": (9.0, 21.0)},
@@ -192,6 +192,21 @@ def test_under_two_percent_of_each_muscle_inside_bone(atlas: Atlas, lumbar) -> N
                                                                   lo[2] - offset[2]:hi[2] - offset[2]]
         fraction = (muscle & inside).sum() / muscle.sum()
         assert fraction < 0.02, f"{sid}: {100 * fraction:.1f}% of its volume inside bone"
+
+
+def test_rebuilt_muscles_stay_deep_to_the_overlying_muscles(atlas: Atlas, lumbar) -> None:
+    """Latissimus dorsi, serratus posterior inferior and gluteus maximus are not pierced (a sliver at most)."""
+    from lumbar_atlas import OVERLYING
+
+    for sid in lumbar[1]:
+        if atlas.structure(sid).kind != "muscle":
+            continue
+        solid, low = _voxels(atlas.meshes[sid], 1.0)
+        for other in OVERLYING:
+            cells = np.floor(atlas.meshes[other].vertices - low).astype(int)
+            ok = np.all((cells >= 0) & (cells < np.array(solid.shape)), axis=1)
+            inside = solid[tuple(cells[ok].T)].sum()
+            assert inside <= 0.02 * len(cells), f"{other}: {inside} of {len(cells)} vertices inside {sid}"
 
 
 def test_meshes_closed_without_crumbs_and_within_budget(lumbar) -> None:

@@ -72,7 +72,7 @@ ILIAC_SLOPE = 1.5
 #: The back of the paraspinal mass curves forward laterally: the limit moves this much (mm) forward per mm² of |x|.
 BACK_CURVATURE = 0.0022
 #: Muscles reach this far (mm) behind the spinous tips, no farther (the flat back of an axial MRI).
-BACK_MARGIN_MM = 6.0
+BACK_MARGIN_MM = 9.0
 #: Half-thickness (mm) of the interspinous/supraspinous ligament sheet on the midline.
 LIGAMENT_HALF_MM = 1.5
 #: Smoothing of the label stack before meshing (pixels in-plane, planes along the spine).
@@ -96,6 +96,10 @@ BONE_IDS = ("vertebra_t10", "vertebra_t11", "vertebra_t12", "vertebra_l1", "vert
             "vertebra_l4", "vertebra_l5", "sacrum", "hip_bone_left", "hip_bone_right", "rib_11_left",
             "rib_11_right", "rib_12_left", "rib_12_right", "disc_t11_t12", "disc_t12_l1", "disc_l1_l2",
             "disc_l2_l3", "disc_l3_l4", "disc_l4_l5", "disc_l5_s1", "coccyx")
+#: Imported muscles that lie over the rebuilt ones (latissimus dorsi's aponeurosis, serratus posterior
+#: inferior, gluteus maximus): obstacles in the label stack, so the rebuilt muscles stay deep to them.
+OBSTACLE_PREFIXES = ("latissimus_dorsi", "serratus_posterior_inferior", "gluteus_maximus")
+OBSTACLE = 5
 #: Deep muscles that may cross the lumbar midline or lie in the rebuilt muscles: carved.
 CARVED_PREFIXES = ("spinalis", "semispinalis", "rotatores", "interspinales", "intertransversari")
 
@@ -197,19 +201,21 @@ def _solid(shell: np.ndarray) -> np.ndarray:
     return filled | layers
 
 
-def bone_stack(frame: Frame, bones: Mapping[str, MeshData]) -> np.ndarray:
-    """(ns, nu, nv) uint8: 0 free, 1 vertebra or sacrum, 2 hip bone, 3 rib, 4 disc, in every plane."""
+def bone_stack(frame: Frame, bones: Mapping[str, MeshData],
+               others: Mapping[str, MeshData] | None = None) -> np.ndarray:
+    """(ns, nu, nv) uint8: 0 free, 1 vertebra or sacrum, 2 hip bone, 3 rib, 4 disc, 5 another
+    (superficial) muscle the rebuilt ones must stay deep to, in every plane."""
     corners = np.concatenate([frame.plane_points(k)[[0, 0, -1, -1], [0, -1, 0, -1]]
                               for k in (0, len(frame.levels) // 2, len(frame.levels) - 1)])
     low, high = corners.min(axis=0) - 5.0, corners.max(axis=0) + 5.0
     pitch = 1.0
     shape = tuple(np.ceil((high - low) / pitch).astype(int) + 1)
     world = np.zeros(shape, dtype=np.uint8)
-    for name in BONE_IDS:
-        if name not in bones:
-            continue
-        mesh = bones[name]
-        code = 4 if name.startswith("disc") else 2 if name.startswith("hip") else 3 if name.startswith("rib") else 1
+    sources = [(name, bones[name]) for name in BONE_IDS if name in bones]
+    sources += [(name, mesh) for name, mesh in (others or {}).items() if name.startswith(OBSTACLE_PREFIXES)]
+    for name, mesh in sources:
+        code = (4 if name.startswith("disc") else 2 if name.startswith("hip") else 3 if name.startswith("rib")
+                else 1 if name in BONE_IDS else OBSTACLE)
         points = _surface_points(mesh.vertices, mesh.faces, 0.5 * pitch)
         cells = np.floor((points - low) / pitch).astype(int)
         inside = np.all((cells >= 0) & (cells < np.array(shape)), axis=1)
@@ -298,7 +304,7 @@ class Landmarks:
 def landmarks(frame: Frame, stack: np.ndarray) -> Landmarks:
     ns, nu, nv = stack.shape
     spine_bone = (stack == 1) | (stack == 4)
-    any_bone = stack > 0
+    any_bone = (stack > 0) & (stack != OBSTACLE)
     first = _first_index(any_bone, nv)
     # Laminae shingle: a column open at one plane (between two laminae) takes the wall of its neighbours.
     window = max(3, int(round(7.0 / PLANE_MM)))
@@ -353,7 +359,7 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
     mf_seed_v = np.zeros((ns, 2))
     for k in range(ns):
         # One pixel of clearance keeps the smoothed, relief-textured surfaces out of the bone.
-        bone = ndimage.binary_dilation(stack[k] > 0)
+        bone = ndimage.binary_dilation(stack[k] > 0) | ndimage.binary_dilation(stack[k] == OBSTACLE, iterations=3)
         back = marks.back_line[k] + BACK_CURVATURE * uu ** 2
         behind = (v_index < marks.floor[k][:, None]) & (vv < marks.tp_v[k] + 4.0) & (vv > back) & ~bone
         in_front = ~bone & (vv > marks.tp_v[k] + 3.0)
@@ -501,6 +507,8 @@ def _trim(mesh: MeshData, origin: np.ndarray, normal: np.ndarray):
 
 def _join(lumbar, imported: MeshData | None, spine, level: float, keep_above: bool):
     """Union of the lumbar part with the imported part beyond ``level`` (above it, or below)."""
+    import trimesh
+
     if imported is None:
         return lumbar
     point, axis = spine_point(np.array([level]), spine)
@@ -510,8 +518,8 @@ def _join(lumbar, imported: MeshData | None, spine, level: float, keep_above: bo
     if part is None or solid is None:
         return lumbar
     joined = _from_manifold(solid + part)
-    pieces = joined.split(only_watertight=False)
-    return max(pieces, key=lambda p: len(p.faces)) if len(pieces) > 1 else joined
+    pieces = [p for p in joined.split(only_watertight=False) if len(p.faces) >= 40]
+    return trimesh.util.concatenate(pieces) if len(pieces) > 1 else joined
 
 
 # -- the rebuild --------------------------------------------------------------------------------------
@@ -560,7 +568,7 @@ def rebuild_lumbar(bones: Mapping[str, MeshData], muscles: Mapping[str, MeshData
         multifidus meshes carry per-vertex ``segment`` (float32) and ``side`` (int32) data.
     """
     frame = make_frame(spine)
-    stack = bone_stack(frame, bones)
+    stack = bone_stack(frame, bones, muscles)
     marks = landmarks(frame, stack)
     targets = _target_arrays(frame)
     labels = grow_labels(frame, stack, marks, targets)
@@ -756,7 +764,8 @@ def _carve(muscles: Mapping[str, MeshData], rebuilt: Mapping[str, MeshData], spi
     top = float(spine["T12"][2]) if "T12" in spine else float(centres[:, 2].max())
     bottom = float(centres[:, 2].min()) - 80.0
     cutters = [_manifold(trimesh.Trimesh(m.vertices, m.faces, process=False))
-               for sid, m in rebuilt.items() if sid.startswith(("multifidus", "longissimus", "iliocostalis"))]
+               for sid, m in rebuilt.items()
+               if sid.startswith(("multifidus", "longissimus", "iliocostalis", "quadratus", "psoas"))]
     cutters = [c for c in cutters if c is not None]
     y_low = min(float(m.vertices[:, 1].min()) for m in rebuilt.values()) - 30.0
     y_high = float(np.max([spine[n][1] for n in spine if n in ("L1", "L2", "L3", "L4", "L5")]))
