@@ -142,8 +142,9 @@ def _first_hits_along_y(atlas: Atlas, ids: list[str], z: np.ndarray) -> list[str
             v0, v1, v2 = (q[:, [0, 2]] for q in (a, b, c))
             d = (v1[:, 1] - v2[:, 1]) * (v0[:, 0] - v2[:, 0]) + (v2[:, 0] - v1[:, 0]) * (v0[:, 1] - v2[:, 1])
             ok = np.abs(d) > 1e-12
-            l1 = ((v1[:, 1] - v2[:, 1]) * (p[0] - v2[:, 0]) + (v2[:, 0] - v1[:, 0]) * (p[1] - v2[:, 1])) / np.where(ok, d, 1)
-            l2 = ((v2[:, 1] - v0[:, 1]) * (p[0] - v2[:, 0]) + (v0[:, 0] - v2[:, 0]) * (p[1] - v2[:, 1])) / np.where(ok, d, 1)
+            safe = np.where(ok, d, 1.0)
+            l1 = ((v1[:, 1] - v2[:, 1]) * (p[0] - v2[:, 0]) + (v2[:, 0] - v1[:, 0]) * (p[1] - v2[:, 1])) / safe
+            l2 = ((v2[:, 1] - v0[:, 1]) * (p[0] - v2[:, 0]) + (v0[:, 0] - v2[:, 0]) * (p[1] - v2[:, 1])) / safe
             l3 = 1 - l1 - l2
             inside = ok & (l1 >= 0) & (l2 >= 0) & (l3 >= 0)
             if inside.any():

@@ -356,7 +356,6 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
     labels = np.zeros(stack.shape, dtype=np.int8)
     share = _interp(LONGISSIMUS_SHARE, frame.levels)
     v_index = np.arange(nv)[None, :]
-    mf_seed_v = np.zeros((ns, 2))
     for k in range(ns):
         # One pixel of clearance keeps the smoothed, relief-textured surfaces out of the bone.
         bone = ndimage.binary_dilation(stack[k] > 0) | ndimage.binary_dilation(stack[k] == OBSTACLE, iterations=3)
@@ -375,7 +374,6 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
             # Multifidus: from the groove between spinous process and lamina, 12 mm from the midline.
             col = int(np.argmin(np.abs(frame.u - sign * 12.0)))
             seed_v = frame.v[max(int(marks.floor[k, col]) - 1, 0)] - 5.0
-            mf_seed_v[k, side] = seed_v
             region = behind & lateral & pelvis & ~taken
             mf = _grow(region, uu, vv, (sign * 12.0, seed_v), int(targets["multifidus"][k] / area), (1.2, 1.0))
             plane[mf] = MUSCLE_LABELS["multifidus"]
@@ -483,8 +481,11 @@ def _simplify(mesh):
     return mesh if solid is None else _from_manifold(solid.simplify(SIMPLIFY_MM))
 
 
-def _relief(vertices: np.ndarray, faces: np.ndarray, direction_of, stack_bone_distance=None) -> np.ndarray:
-    """Vertices moved along their normals by a faint ridge pattern running along the fascicles."""
+def _relief(vertices: np.ndarray, faces: np.ndarray, direction_of) -> np.ndarray:
+    """Vertices (n, 3) moved along their normals by a ridge pattern running along the fascicles.
+
+    ``direction_of`` maps points to a coordinate across the fascicles (mm); the ridges are its level sets.
+    """
     import trimesh
 
     mesh = trimesh.Trimesh(vertices, faces, process=False)
@@ -535,7 +536,7 @@ def _target_arrays(frame: Frame, correction: Mapping[str, np.ndarray] | None = N
     return out
 
 
-def _measure_levels(frame: Frame) -> np.ndarray:
+def _measure_levels() -> np.ndarray:
     """Level coordinates where the rebuild checks its areas (discs and bodies T12-L1 ... S1)."""
     return np.arange(18.5, 24.01, 0.5)
 
@@ -594,7 +595,7 @@ def _mesh_muscles(frame: Frame, labels: np.ndarray) -> dict[tuple[str, int], tup
 
 def _correction(frame: Frame, built, spine, targets) -> dict[str, np.ndarray]:
     """Factor per plane that brings the measured areas to the targets (interpolated between checks)."""
-    levels = _measure_levels(frame)
+    levels = _measure_levels()
     out = {}
     groups = {"multifidus": ("multifidus",), "erector_spinae": ("longissimus", "iliocostalis"),
               "quadratus_lumborum": ("quadratus_lumborum",), "psoas_major": ("psoas_major",)}
@@ -687,11 +688,8 @@ def _fascia_sheet(frame: Frame, labels: np.ndarray, stack: np.ndarray) -> MeshDa
             row[inner & ~good] = np.interp(frame.u[inner & ~good], frame.u[good], row[good])
     cover = np.isfinite(filled)
     cover = ndimage.binary_erosion(cover, iterations=2) if cover.sum() > 200 else cover
-    value = np.where(np.isfinite(filled), filled, np.nanmax(filled))
-    smooth = ndimage.gaussian_filter(value, 2.0)
     weight = ndimage.gaussian_filter(np.isfinite(filled).astype(float), 2.0)
     base = ndimage.gaussian_filter(np.where(np.isfinite(filled), filled, 0.0), 2.0) / np.maximum(weight, 1e-6)
-    del smooth
     outer = base - 0.6 - FASCIA_MM
     inner_surface = base - 0.6
     step = FASCIA_STRIDE
