@@ -138,7 +138,8 @@ def build_lumbar_atlas(root: Path) -> tuple[Path, dict[str, MeshData]]:
     for sid, mesh in overlying.items():
         write(mesh, root / f"{sid}.ply")
         stem = sid.removesuffix("_left").removesuffix("_right")
-        text.append(_entry(sid, f"{sid}.ply", "muscle", stem, "extrinsic", "superficial", "#c06060", _side(sid)))
+        # Open surfaces as BodyParts3D ships them: drawn as context ("other"), never measured.
+        text.append(_entry(sid, f"{sid}.ply", "other", stem, "extrinsic", "superficial", "#c06060", _side(sid)))
     for sid, mesh in bones.items():
         write(mesh, root / f"{sid}.ply")
         level = sid.split("_")[1].upper() if sid.startswith("vertebra_") else ""
