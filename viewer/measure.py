@@ -143,10 +143,8 @@ def spine_levels(points: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndar
     # Fraction along each chord; the right chord is the one whose fraction falls in [0, 1].
     frac = np.einsum("kj,nkj->nk", axes, p[:, None, :] - centres[None, :-1, :]) / lengths[None, :]
     inside = (frac >= 0.0) & (frac <= 1.0)
-    # A point in the wedge between two chords on the convex side of a curve (in front of a lordotic
-    # lumbar spine) lies on no chord: it takes the nearest one.
-    outside = np.maximum(-frac, frac - 1.0)
-    chosen = np.where(inside.any(axis=1), np.argmax(inside, axis=1), np.argmin(outside, axis=1))
+    chosen = np.where(inside.any(axis=1), np.argmax(inside, axis=1),
+                      np.where(frac[:, 0] < 0.0, 0, len(chords) - 1))
     f = np.clip(frac[np.arange(len(p)), chosen], 0.0, 1.0)
     return index[chosen] + f * (index[chosen + 1] - index[chosen])
 

@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from viewer.atlas import MeshData
 from viewer.levels import VERTEBRAE
-from viewer.measure import cross_sectional_area, spine_levels
+from viewer.measure import cross_sectional_area
 
 #: Published healthy adult CSA per side (cm²) at level coordinates (L1 = 19 ... S1 = 24, a disc
 #: half-way). Sources in docs/atlas.md: multifidus from Hides (L2-L5 vertebral levels), Stokes 2005,
@@ -156,6 +156,26 @@ def spine_point(levels: np.ndarray, spine: Mapping[str, np.ndarray]) -> tuple[np
     middles = 0.5 * (index[:-1] + index[1:])
     axes = np.column_stack([np.interp(levels, middles, units[:, j]) for j in range(3)])
     return points, axes / np.linalg.norm(axes, axis=1, keepdims=True)
+
+
+def level_coordinates(points: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Level coordinate (C1 = 0 ... S1 = 24) of points, (n,), for the per-vertex ``segment`` data.
+
+    As :func:`viewer.measure.spine_levels`, except that a point lying on no chord's span (in the
+    wedge between two chords on the convex side of the curve, e.g. psoas in front of the lordotic
+    lumbar spine) takes the nearest chord rather than the end of the spine.
+    """
+    index, centres = _centres(spine)
+    chords = np.diff(centres, axis=0)
+    lengths = np.linalg.norm(chords, axis=1)
+    axes = chords / lengths[:, None]
+    p = np.asarray(points, dtype=float).reshape(-1, 3)
+    frac = np.einsum("kj,nkj->nk", axes, p[:, None, :] - centres[None, :-1, :]) / lengths[None, :]
+    inside = (frac >= 0.0) & (frac <= 1.0)
+    outside = np.maximum(-frac, frac - 1.0)
+    chosen = np.where(inside.any(axis=1), np.argmax(inside, axis=1), np.argmin(outside, axis=1))
+    f = np.clip(frac[np.arange(len(p)), chosen], 0.0, 1.0)
+    return index[chosen] + f * (index[chosen + 1] - index[chosen])
 
 
 def make_frame(spine: Mapping[str, np.ndarray]) -> Frame:
@@ -625,10 +645,9 @@ def _finish(out, frame, labels, stack, muscles, spine) -> dict[str, MeshData]:
         v = np.asarray(mesh.vertices, float)
         f = np.asarray(mesh.faces, np.int64)
         v = _relief(v, f, _across_fascicles(sid, spine))
-        point_data = {}
+        point_data = {"segment": level_coordinates(v, spine).astype(np.float32)}
         if sid.startswith("multifidus"):
-            point_data = {"segment": spine_levels(v, spine).astype(np.float32),
-                          "side": np.full(len(v), 0 if sid.endswith("left") else 1, dtype=np.int32)}
+            point_data["side"] = np.full(len(v), 0 if sid.endswith("left") else 1, dtype=np.int32)
         result[sid] = MeshData(v, f, point_data)
     result.update(_fascia_and_ligament(frame, labels, stack))
     result.update(_carve(muscles, result, spine))
