@@ -21,7 +21,7 @@ from viewer.levels import VERTEBRAE
 
 MANIFEST = "atlas.toml"
 SIDES = ("left", "right", "midline")
-KINDS = ("muscle", "bone", "fascia", "ligament", "other")
+KINDS = ("muscle", "bone", "disc", "fascia", "ligament", "other")
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off")
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")

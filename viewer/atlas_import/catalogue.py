@@ -1,0 +1,121 @@
+"""The catalogue of an imported atlas: which FMA concepts become which Dorsum structures.
+
+The data live in ``catalogue.toml`` beside this module (ids, layers, groups, colours, teaching
+text); this module reads it and expands paired entries into their left and right structures.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+
+from viewer.atlas import Layer, Teaching
+
+SIDES = ("left", "right")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One structure of the imported atlas and where its mesh comes from.
+
+    Attributes
+    ----------
+    fma : tuple of int
+        FMA concepts whose meshes are merged into this structure (empty: made by the lumbar rebuild).
+    split : str
+        ``"left"`` or ``"right"`` when the source mesh holds both sides and this structure is the
+        half on that side of x = 0; ``""`` otherwise.
+    """
+
+    id: str
+    name: str
+    muscle: str
+    group: str
+    side: str
+    kind: str
+    layer: str
+    colour: str
+    fma: tuple[int, ...]
+    split: str
+    required: bool
+    teaching: Teaching
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Layers, planned structures and FMA concept names of an imported atlas."""
+
+    layers: tuple[Layer, ...]
+    structures: tuple[Planned, ...]
+    fma_names: Mapping[int, str]
+
+    def structure(self, structure_id: str) -> Planned:
+        return next(s for s in self.structures if s.id == structure_id)
+
+    @property
+    def required_fma(self) -> tuple[int, ...]:
+        """FMA concepts without which the import stops, in catalogue order."""
+        return tuple(dict.fromkeys(f for s in self.structures if s.required for f in s.fma))
+
+    @property
+    def known_fma(self) -> tuple[int, ...]:
+        """Every FMA concept the catalogue uses, in catalogue order."""
+        return tuple(dict.fromkeys(f for s in self.structures for f in s.fma))
+
+    def concept_line(self, fma: int) -> str:
+        """One line naming a concept, e.g. ``"FMA13075 fourth lumbar vertebra"``."""
+        name = self.fma_names.get(fma, "")
+        return f"FMA{fma} {name[:1].lower()}{name[1:]}".rstrip()
+
+    def missing(self, fma_ids: Iterable[int], *, required: bool) -> list[str]:
+        """Lines for the required (or the optional) concepts absent from ``fma_ids``."""
+        present = set(fma_ids)
+        wanted = self.required_fma if required else tuple(
+            f for f in self.known_fma if f not in set(self.required_fma))
+        return [self.concept_line(f) for f in wanted if f not in present]
+
+
+@functools.cache
+def load_catalogue() -> Catalogue:
+    """The catalogue shipped with Dorsum (``viewer/atlas_import/catalogue.toml``)."""
+    text = resources.files(__package__).joinpath("catalogue.toml").read_text(encoding="utf-8")
+    return parse_catalogue(tomllib.loads(text))
+
+
+def parse_catalogue(data: Mapping) -> Catalogue:
+    """Build a :class:`Catalogue` from the parsed TOML tables."""
+    layers = tuple(Layer(t["name"], int(t["depth"]), t["colour"], t.get("description", ""))
+                   for t in data["layers"])
+    colours = {layer.name: layer.colour for layer in layers}
+    texts = data.get("texts", {})
+    structures: list[Planned] = []
+    for entry in data["structures"]:
+        teaching = Teaching(**texts.get(entry.get("text", entry["id"]), {}))
+        structures.extend(_expand(entry, teaching, entry.get("colour", colours[entry["layer"]])))
+    names = MappingProxyType({int(k): str(v) for k, v in data.get("fma_names", {}).items()})
+    return Catalogue(layers, tuple(structures), names)
+
+
+def _expand(entry: Mapping, teaching: Teaching, colour: str) -> list[Planned]:
+    """The structures of one catalogue entry: one midline structure, or a left and a right one."""
+    fma = entry.get("fma", {})
+
+    def planned(side: str, ids: Iterable[int], split: str = "") -> Planned:
+        sid = entry["id"] if side == "midline" else f"{entry['id']}_{side}"
+        muscle = entry["muscle"] if entry["kind"] == "muscle" else sid
+        return Planned(
+            id=sid, name=entry["name"], muscle=muscle, group=entry["group"], side=side,
+            kind=entry["kind"], layer=entry["layer"], colour=colour, fma=tuple(int(i) for i in ids),
+            split=split, required=bool(entry.get("required", False)), teaching=teaching,
+        )
+
+    if "both" in fma:
+        return [planned(side, [fma["both"]], split=side) for side in SIDES]
+    if "left" in fma or "right" in fma:
+        return [planned(side, [fma[side]]) for side in SIDES]
+    ids = fma.get("midline", [])
+    return [planned("midline", ids if isinstance(ids, list) else [ids])]
