@@ -141,6 +141,8 @@ def _assemble(structure: Planned, sources: Mapping[int, MeshData]) -> MeshData |
     if not parts:
         return None
     mesh = repair.concatenate(parts) if len(parts) > 1 else parts[0]
+    if structure.upper_mm > 0:
+        mesh = repair.keep_upper(mesh, structure.upper_mm)
     return repair.drop_strays(mesh, structure.side) if not structure.split else mesh
 
 

@@ -29,6 +29,8 @@ class Planned:
     split : str
         ``"left"`` or ``"right"`` when the source mesh holds both sides and this structure is the
         half on that side of x = 0; ``""`` otherwise.
+    upper_mm : float
+        When > 0, only the top this many millimetres of the mesh are kept (the upper femur).
     """
 
     id: str
@@ -43,6 +45,7 @@ class Planned:
     split: str
     required: bool
     teaching: Teaching
+    upper_mm: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ def _expand(entry: Mapping, teaching: Teaching, colour: str) -> list[Planned]:
             id=sid, name=entry["name"], muscle=muscle, group=entry["group"], side=side,
             kind=entry["kind"], layer=entry["layer"], colour=colour, fma=tuple(int(i) for i in ids),
             split=split, required=bool(entry.get("required", False)), teaching=teaching,
+            upper_mm=float(entry.get("upper_mm", 0.0)),
         )
 
     if "both" in fma:

@@ -95,6 +95,12 @@ def drop_strays(mesh: MeshData, side: str) -> MeshData:
     return _subset(mesh, keep_piece[labels])
 
 
+def keep_upper(mesh: MeshData, height_mm: float) -> MeshData:
+    """The triangles of ``mesh`` lying wholly within ``height_mm`` of its top (an open cut)."""
+    z = mesh.vertices[:, 2]
+    return _subset(mesh, (z[mesh.faces] >= z.max() - height_mm).all(axis=1))
+
+
 def close_surface(mesh: MeshData, spacing: float = MUSCLE_SPACING_MM, split: str = "") -> MeshData:
     """A closed, outward-wound surface around an open, crumbly one.
 
@@ -117,11 +123,12 @@ def close_surface(mesh: MeshData, spacing: float = MUSCLE_SPACING_MM, split: str
     spacing = max(spacing, float(np.cbrt(np.prod(extent) / MAX_VOXELS)))
     grid = voxels.grid_for(mesh.vertices, spacing, margin=4 * spacing)
     surface = voxels.surface_voxels(mesh.vertices, mesh.faces, grid)
-    solid = voxels.solid_from_surface(surface)
+    solid = voxels.peel_band(voxels.solid_from_surface(surface), surface)
     if split:
         x = grid.origin[0] + spacing * np.arange(grid.shape[0])
         solid[(x < 0) if split == "right" else (x >= 0)] = False
-    solid = voxels.keep_large(solid, min_voxels=int(np.ceil(8.0 / spacing ** 3)))
+    # Cavities left inside (where no slice direction saw the inside enclosed) are filled.
+    solid = voxels.fill_cavities(voxels.keep_large(solid, min_voxels=int(np.ceil(8.0 / spacing ** 3))))
     if not solid.any():
         raise DorsumError("the mesh encloses no volume after repair")
     vertices, faces = voxels.contour(solid, grid)
@@ -157,14 +164,15 @@ def decimate(mesh: MeshData, target: int, *, closed: bool = True) -> MeshData:
         return drop_small_pieces(mesh) if closed else mesh
     import fast_simplification
 
-    vertices, faces = fast_simplification.simplify(
-        mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_count=target)
-    result = _clean(np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64))
-    if not closed:
-        return result
-    result = drop_small_pieces(result)
-    if is_closed(result):
-        return result
+    for goal in (target, int(0.8 * target), int(1.25 * target)):
+        vertices, faces = fast_simplification.simplify(
+            mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_count=goal)
+        result = _clean(np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64))
+        if not closed:
+            return result
+        result = drop_small_pieces(result)
+        if is_closed(result):
+            return result
     fallback = _manifold_simplify(mesh, target)
     return fallback if fallback is not None else mesh
 
@@ -178,13 +186,13 @@ def _manifold_simplify(mesh: MeshData, target: int) -> MeshData | None:
     if solid.status() != manifold3d.Error.NoError:
         return None
     tolerance, best = 0.2, None
-    for _ in range(5):
+    for _ in range(8):
         out = solid.simplify(tolerance).to_mesh()
         n = len(out.tri_verts)
         best = out
         if n <= 1.25 * target:
             break
-        tolerance *= float(np.clip(np.sqrt(n / target), 1.2, 3.0))
+        tolerance *= float(np.clip(n / target, 1.3, 4.0))
     from viewer.atlas_build.volume import separate_coincident
 
     faces = np.asarray(best.tri_verts, dtype=np.int64)
