@@ -137,3 +137,13 @@ def test_build_names_a_corrupt_file(tmp_path: Path):
     files[13076] = [corrupt]
     with pytest.raises(DorsumError, match="FMA13076.obj"):
         build_atlas_from_files(files, tmp_path / "out")
+
+
+def test_new_ids_of_the_lumbar_rebuild_get_a_plausible_entry():
+    catalogue = load_catalogue()
+    ligament = catalogue.planned_or_guessed("supraspinous_ligament")
+    assert (ligament.kind, ligament.layer, ligament.side) == ("ligament", "skeleton", "midline")
+    aponeurosis = catalogue.planned_or_guessed("erector_spinae_aponeurosis_left")
+    assert (aponeurosis.kind, aponeurosis.side, aponeurosis.layer) == ("fascia", "left", "superficial")
+    assert catalogue.planned_or_guessed("multifidus_right") is catalogue.structure("multifidus_right")
+    assert len(aponeurosis.teaching.notes) > 30

@@ -113,6 +113,7 @@ def build_atlas_from_files(files: Mapping[int, Sequence[Path]], out: Path, *,
     meshes = _repair_all(raw, by_id, timer)
     meshes.update(_lumbar(meshes, by_id, spine, timer))
     present = [s for s in catalogue.structures if s.id in meshes]
+    present += [catalogue.planned_or_guessed(sid) for sid in meshes if sid not in {s.id for s in present}]
 
     timer.start("writing")
     triangles = _write_atlas(out, catalogue, present, meshes, spine)

@@ -59,6 +59,29 @@ class Catalogue:
     def structure(self, structure_id: str) -> Planned:
         return next(s for s in self.structures if s.id == structure_id)
 
+    def planned_or_guessed(self, structure_id: str) -> Planned:
+        """The catalogue's structure, or for an id it lacks (a new mesh of the lumbar rebuild,
+        e.g. ``supraspinous_ligament``) one guessed from the id: kind from its words, side from
+        its suffix, in the layer where such a structure is dissected."""
+        known = next((s for s in self.structures if s.id == structure_id), None)
+        if known is not None:
+            return known
+        side = next((side for side in SIDES if structure_id.endswith("_" + side)), "midline")
+        base = structure_id[: -len(side) - 1] if side != "midline" else structure_id
+        if "ligament" in structure_id:
+            kind, layer, group = "ligament", "skeleton", "ligaments"
+        elif "fascia" in structure_id or "aponeurosis" in structure_id:
+            kind, layer, group = "fascia", "superficial", "fasciae"
+        else:
+            kind, layer, group = "muscle", "deep", "lumbar"
+        colours = {"ligament": "#d9d2bd", "fascia": "#b9c4d2", "muscle": "#b04a50"}
+        return Planned(
+            id=structure_id, name=base.replace("_", " ").capitalize(), muscle=base if kind == "muscle" else structure_id,
+            group=group, side=side, kind=kind, layer=layer, colour=colours[kind], fma=(), split="", required=False,
+            teaching=Teaching(notes="Built by Dorsum's lumbar rebuild on the imported vertebrae; not part of "
+                                    "the BodyParts3D source."),
+        )
+
     @property
     def required_fma(self) -> tuple[int, ...]:
         """FMA concepts without which the import stops, in catalogue order."""

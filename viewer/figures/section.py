@@ -132,13 +132,14 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
     reach = max((np.abs(loop).max() for part in parts for loop in part.loops), default=150.0) * BONE_REACH
     lower_vertebra = disc.upper().split("-")[1]
     notes: list[str] = []
+    has_discs = any(s.kind == "disc" for s in atlas.structures)
     for structure in atlas.structures:
-        if structure.kind != "bone" or structure.id not in visible:
+        if structure.kind not in ("bone", "disc") or structure.id not in visible:
             continue
         vertices, faces = model.vertices(structure.id), atlas.meshes[structure.id].faces
         loops = section_loops(vertices, faces, origin, normal)
         cut_origin = origin
-        if not loops and structure.levels == (lower_vertebra,):
+        if not loops and not has_discs and structure.levels == (lower_vertebra,):
             # The disc itself is not modelled; its outline is close to that of the vertebra below.
             depth = float(((vertices - origin) @ normal).min())
             if 0.0 < depth < VERTEBRA_SEARCH:
@@ -148,7 +149,7 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
         slice_loops = [to_slice(loop, cut_origin, axes) for loop in loops]
         near = tuple(loop for loop in slice_loops if len(loop) > 2 and np.linalg.norm(loop.mean(axis=0)) < reach)
         if near:
-            parts.insert(0, SectionPart(structure.id, structure.name, "bone", structure.colour, near))
+            parts.insert(0, SectionPart(structure.id, structure.name, structure.kind, structure.colour, near))
     return SectionDrawing(disc, tuple(parts), tuple(labels), tuple(notes))
 
 
@@ -211,7 +212,7 @@ def field_of_view(drawing: SectionDrawing, margin: float = 0.04) -> tuple[np.nda
     for part in drawing.parts:
         for loop in part.loops:
             centre = loop.mean(axis=0)
-            if part.kind == "bone" and np.all(centre >= low) and np.all(centre <= high):
+            if part.kind in ("bone", "disc") and np.all(centre >= low) and np.all(centre <= high):
                 low, high = np.minimum(low, loop.min(axis=0)), np.maximum(high, loop.max(axis=0))
     pad = margin * np.maximum(high - low, 1.0)
     return low - pad, high + pad
@@ -260,7 +261,7 @@ def draw_section(drawing: SectionDrawing, size: tuple[int, int], *, typography: 
         mask = _fill_mask(part.loops, lambda loop: to_pixels(loop, SUPERSAMPLE), (big_size[1], big_size[0]))
         fill = BONE_FILL if part.kind == "bone" else _hex(part.colour)
         image.paste((*fill, 255), mask=Image.fromarray(mask.astype(np.uint8) * 255, "L"))
-        edge = BONE_EDGE if part.kind == "bone" else MUSCLE_EDGE
+        edge = BONE_EDGE if part.kind in ("bone", "disc") else MUSCLE_EDGE
         for loop in part.loops:
             px = to_pixels(loop, SUPERSAMPLE)
             draw.line([tuple(p) for p in np.vstack([px, px[:1]])], fill=(*edge, 255), width=line_width, joint="curve")
