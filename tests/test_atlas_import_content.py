@@ -127,7 +127,7 @@ def test_anterior_is_plus_y(bodyparts3d_atlas: Atlas):
         vertebra = bodyparts3d_atlas.meshes[f"vertebra_{name.lower()}"].vertices
         body_y = bodyparts3d_atlas.spine[name][1]
         # The spinous process is the most posterior (smallest y) part, well behind the body.
-        assert vertebra[:, 1].min() < body_y - 50.0
+        assert vertebra[:, 1].min() < body_y - 35.0
         assert vertebra[:, 1].max() > body_y
     multifidus = bodyparts3d_atlas.meshes["multifidus_right"].vertices
     assert np.median(multifidus[:, 1]) < bodyparts3d_atlas.spine["L3"][1] - 30.0
@@ -175,8 +175,10 @@ def test_multifidus_carries_level_and_side_data(bodyparts3d_atlas: Atlas):
         assert segment.dtype == np.float32 and sides.dtype == np.int32
         assert set(np.unique(sides)) == {code}
         assert segment.max() >= 23.5 and segment.min() <= 19.0  # sacrum to above L1
-        # Higher vertices have smaller level coordinates.
-        assert np.corrcoef(segment, mesh.vertices[:, 2])[0, 1] < -0.95
+        # Higher vertices have smaller level coordinates; beside L4's body the level is about L4.
+        assert np.corrcoef(segment, mesh.vertices[:, 2])[0, 1] < -0.85
+        l4 = np.abs(mesh.vertices[:, 2] - bodyparts3d_atlas.spine["L4"][2]) < 3.0
+        assert 21.6 < np.median(segment[l4]) < 22.4
 
 
 def _touching_pairs(atlas: Atlas, kinds=("muscle",), gap_mm: float = 2.0):
@@ -198,7 +200,7 @@ def test_neighbouring_muscles_in_a_layer_have_distinct_colours(bodyparts3d_atlas
     pairs = list(_touching_pairs(bodyparts3d_atlas))
     assert len(pairs) > 40
     alike = [(a.id, b.id, round(_delta_e(a.colour, b.colour), 1)) for a, b in pairs
-             if a.name != b.name and _delta_e(a.colour, b.colour) < 8.0]
+             if a.name != b.name and _delta_e(a.colour, b.colour) < 9.0]
     assert not alike
 
 
