@@ -173,7 +173,7 @@ def _repair_one(structure: Planned, mesh: MeshData) -> MeshData:
         if structure.kind == "muscle":
             closed = repair.close_surface(mesh, repair.MUSCLE_SPACING_MM, split=structure.split)
             target = int(np.clip(MUSCLE_KEEP * n_source / (2 if structure.split else 1), MUSCLE_MIN, MUSCLE_MAX))
-            return repair.decimate(closed, target)
+            return repair.snap_to_source(repair.decimate(closed, target), mesh, keep_plane_x=bool(structure.split))
         if structure.id.startswith(CLOSED_BONES):
             closed = repair.close_surface(mesh, repair.BONE_SPACING_MM)
             if structure.id == "sacrum":

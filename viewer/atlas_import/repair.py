@@ -4,7 +4,9 @@ BodyParts3D works in millimetres with +x toward the body's left and +y posterior
 frame is RAS (+x right, +y anterior). Turning x and y round is a rotation about z, so triangle
 winding is kept. Muscles arrive as open surfaces with loose crumbs: :func:`close_surface` rebuilds
 each as one closed, outward-wound surface through a voxel grid (:mod:`viewer.atlas_import.voxels`),
-and :func:`decimate` brings it to its triangle budget while keeping it closed.
+:func:`decimate` brings it to its triangle budget while keeping it closed, and
+:func:`snap_to_source` moves its vertices back onto the drawn surface where that is near, which
+restores the fibre relief the grid smooths away.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ MAX_VOXELS = 30_000_000
 MIN_COMPONENT_FACES = 40
 #: A piece of a one-sided structure whose centre lies this far (mm) across the midline is a stray.
 STRAY_ACROSS_MM = 5.0
+
+#: Vertices of a repaired surface this close (mm) to the source surface are moved back onto it.
+SNAP_REACH_MM = 1.2
+#: Spacing (mm) of the points sampled on the source surface for snapping.
+SNAP_STEP_MM = 0.7
 
 _TO_RAS = np.array([-1.0, -1.0, 1.0])
 
@@ -133,6 +140,39 @@ def close_surface(mesh: MeshData, spacing: float = MUSCLE_SPACING_MM, split: str
         raise DorsumError("the mesh encloses no volume after repair")
     vertices, faces = voxels.contour(solid, grid)
     return MeshData(vertices, faces)
+
+
+def snap_to_source(mesh: MeshData, source: MeshData, reach_mm: float = SNAP_REACH_MM,
+                   keep_plane_x: bool = False) -> MeshData:
+    """Move the vertices of a repaired surface back onto the source surface where it is near.
+
+    The voxel grid smooths away the source's fibre relief; the vertices that lie within
+    ``reach_mm`` of the drawn surface get it back, fully at distance 0 and fading out toward
+    ``reach_mm``; vertices bridging holes, farther away, stay. Only positions change, so a closed
+    surface stays closed.
+
+    Parameters
+    ----------
+    mesh : MeshData
+        Repaired (closed) surface, mm.
+    source : MeshData
+        The original surface, mm.
+    reach_mm : float
+        Vertices farther than this from the source do not move.
+    keep_plane_x : bool
+        Leave vertices within ``reach_mm`` of the plane x = 0 alone (the cut face of a split).
+    """
+    from scipy.spatial import cKDTree
+
+    samples = voxels.surface_samples(source.vertices, source.faces, SNAP_STEP_MM)
+    distance, index = cKDTree(samples).query(mesh.vertices, distance_upper_bound=reach_mm)
+    near = np.isfinite(distance)
+    if keep_plane_x:
+        near &= np.abs(mesh.vertices[:, 0]) > reach_mm
+    weight = np.clip(1.0 - distance[near] / reach_mm, 0.0, 1.0)[:, None] ** 0.5
+    vertices = mesh.vertices.copy()
+    vertices[near] += weight * (samples[index[near]] - vertices[near])
+    return MeshData(vertices, mesh.faces, mesh.point_data)
 
 
 def drop_small_pieces(mesh: MeshData, min_faces: int = MIN_COMPONENT_FACES) -> MeshData:

@@ -38,6 +38,23 @@ def grid_for(vertices: np.ndarray, spacing: float, margin: float) -> VoxelGrid:
     return VoxelGrid(lo, shape, float(spacing))
 
 
+def surface_samples(vertices: np.ndarray, faces: np.ndarray, step: float) -> np.ndarray:
+    """Points on the triangles (barycentric grid per triangle, at most ``step`` mm apart), (k, 3) mm."""
+    tri = vertices[faces]
+    longest = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
+    steps = np.clip(np.ceil(longest / step), 1, 64).astype(int)
+    chunks = []
+    for n in np.unique(steps):
+        a, b = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+        ok = a + b <= n
+        w = np.column_stack([a[ok], b[ok]]) / n
+        group = tri[steps == n]
+        pts = (group[:, None, 0] * (1.0 - w[:, 0] - w[:, 1])[None, :, None]
+               + group[:, None, 1] * w[None, :, 0, None] + group[:, None, 2] * w[None, :, 1, None])
+        chunks.append(pts.reshape(-1, 3))
+    return np.concatenate(chunks)
+
+
 def surface_voxels(vertices: np.ndarray, faces: np.ndarray, grid: VoxelGrid) -> np.ndarray:
     """Voxels touched by the triangles (barycentric samples at most half a voxel apart).
 
@@ -51,20 +68,10 @@ def surface_voxels(vertices: np.ndarray, faces: np.ndarray, grid: VoxelGrid) -> 
     -------
     (nx, ny, nz) bool ndarray
     """
-    tri = vertices[faces]
-    longest = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
-    steps = np.clip(np.ceil(2.0 * longest / grid.spacing), 1, 64).astype(int)
     out = np.zeros(grid.shape, dtype=bool)
-    for n in np.unique(steps):
-        a, b = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
-        ok = a + b <= n
-        w = np.column_stack([a[ok], b[ok]]) / n
-        group = tri[steps == n]
-        pts = (group[:, None, 0] * (1.0 - w[:, 0] - w[:, 1])[None, :, None]
-               + group[:, None, 1] * w[None, :, 0, None] + group[:, None, 2] * w[None, :, 1, None])
-        idx = np.rint((pts.reshape(-1, 3) - grid.origin) / grid.spacing).astype(np.int64)
-        idx = idx[np.all((idx >= 0) & (idx < np.array(grid.shape)), axis=1)]
-        out[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    idx = np.rint((surface_samples(vertices, faces, 0.5 * grid.spacing) - grid.origin) / grid.spacing).astype(np.int64)
+    idx = idx[np.all((idx >= 0) & (idx < np.array(grid.shape)), axis=1)]
+    out[idx[:, 0], idx[:, 1], idx[:, 2]] = True
     return out
 
 
