@@ -11,7 +11,8 @@ from typing import NoReturn
 
 from viewer import __version__
 from viewer.commands import COMMAND_MODULES
-from viewer.errors import DorsumError
+from viewer.display import prefer_headless_vtk
+from viewer.errors import DorsumError, os_error_message
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,12 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _prefer_headless_vtk() -> None:
-    # Without a display VTK would first try X11 and print a warning; go straight to EGL.
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for user errors)."""
     parser = build_parser()
@@ -44,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not words or (words[0].startswith("-") and words[0] not in ("-h", "--help", "--version")):
         words = ["view", *words]  # plain `dorsum [view options]` opens the viewer
     args = parser.parse_args(words)
-    _prefer_headless_vtk()
+    prefer_headless_vtk()
     try:
         return int(args.run(args) or 0)
     except DorsumError as exc:
@@ -57,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `dorsum measure | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A file or folder the user named cannot be read or written (full disk, permissions, ...).
+        print(f"dorsum {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

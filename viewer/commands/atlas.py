@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import shutil
 import tempfile
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 from viewer.atlas import default_atlas_dir, load_atlas
 from viewer.errors import DorsumError
+from viewer.output import check_output_folder
 
 
 def register(subparsers: Any) -> None:
@@ -27,22 +29,27 @@ def register(subparsers: Any) -> None:
     check.set_defaults(run=run_check)
 
 
+#: Modules of the ``atlas`` extra that the builder imports, some only deep inside a build.
+BUILDER_MODULES = ("mujoco", "myo_sim", "manifold3d", "skimage", "trimesh")
+
+
 def _builder() -> Any:
+    """The build function, after checking that every package it will import is installed."""
     try:
+        for name in BUILDER_MODULES:
+            importlib.import_module(name)
         from viewer.atlas_build.build import build_atlas
     except ImportError as exc:
         raise DorsumError(
-            f"building the atlas needs the optional packages ({exc.name} is missing): "
+            f"building the atlas needs the optional packages ({exc.name or exc} is missing): "
             "pip install 'dorsum[atlas]'"
         ) from None
     return build_atlas
 
 
 def run_build(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise DorsumError(f"{out}: folder is not empty; pass --overwrite to replace the atlas in it")
-    build_atlas = _builder()
+    build_atlas = _builder()  # a missing package is one line before anything else happens
+    out: Path = check_output_folder(args.out, overwrite=args.overwrite)  # before the long build
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and swap at the end: a failed build leaves the old atlas intact.

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from typing import Any
 
-from viewer.errors import NoDisplayError
+from viewer.display import require_display
 from viewer.scene_options import add_scene_arguments
 from viewer.session import add_state_argument
 
@@ -19,17 +17,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def require_display() -> None:
-    """Raise :class:`NoDisplayError` when no window can be opened on this machine."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise NoDisplayError(
-            "no display found (DISPLAY is not set): to make a picture without a display use "
-            "'dorsum shot --out back.png'"
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     require_display()
+    from viewer.session import scene_from_args
+
+    scene = scene_from_args(args)  # a bad atlas or state file is one line before any window opens
     from viewer.app import run_app  # Qt is imported only when a window is really wanted
 
-    return run_app(args)
+    return run_app(args, scene)
