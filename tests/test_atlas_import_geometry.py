@@ -147,3 +147,45 @@ def test_new_ids_of_the_lumbar_rebuild_get_a_plausible_entry():
     assert (aponeurosis.kind, aponeurosis.side, aponeurosis.layer) == ("fascia", "left", "superficial")
     assert catalogue.planned_or_guessed("multifidus_right") is catalogue.structure("multifidus_right")
     assert len(aponeurosis.teaching.notes) > 30
+
+
+def test_build_uses_what_the_lumbar_rebuild_returns(tmp_path: Path, monkeypatch):
+    """A tiny synthetic download (only the required concepts, as spheres) through the whole build,
+    with a lumbar rebuild that replaces the left multifidus and adds a fascia and a ligament."""
+    from viewer.atlas import load_atlas
+    from viewer.atlas_import import lumbar
+
+    catalogue = load_catalogue()
+    files = {}
+    for i, fma in enumerate(catalogue.required_fma):
+        structure = next(s for s in catalogue.structures if fma in s.fma)
+        # BodyParts3D frame: +x is the body's left.
+        x = {"left": 25.0, "right": -25.0}.get(structure.side, 0.0)
+        sphere = trimesh.creation.icosphere(subdivisions=2, radius=6.0)
+        sphere.apply_translation([x, 10.0 * (i % 3), 1000.0 - 12.0 * i])
+        path = tmp_path / f"FMA{fma}.obj"
+        sphere.export(path)
+        files[fma] = [path]
+    replacement = _mesh(trimesh.creation.icosphere(subdivisions=3, radius=8.0))
+    sheet = _mesh(trimesh.creation.box(extents=(60.0, 2.0, 80.0)))
+
+    def fake_rebuild(bones, muscles, spine):
+        assert "vertebra_l4" in bones and "multifidus_right" in muscles and "L4" in spine
+        return {"multifidus_left": replacement, "thoracolumbar_fascia": sheet, "supraspinous_ligament": sheet}
+
+    monkeypatch.setattr(lumbar, "rebuild_lumbar", fake_rebuild)
+    stages = []
+    summary = build_atlas_from_files(files, tmp_path / "atlas", progress=lambda s, f: stages.append((s, f)))
+    atlas = load_atlas(tmp_path / "atlas")
+    assert atlas.structure("thoracolumbar_fascia").kind == "fascia"
+    assert atlas.structure("thoracolumbar_fascia").layer == "superficial"
+    assert atlas.structure("supraspinous_ligament").kind == "ligament"
+    multifidus = atlas.meshes["multifidus_left"]
+    assert len(multifidus.faces) == len(replacement.faces)
+    assert set(np.unique(multifidus.point_data["side"])) == {0}
+    assert "FMA22726 right splenius cervicis" in summary.missing_optional
+    assert summary.structures == len(atlas.structures) and summary.triangles > 0
+    finished = list(dict.fromkeys(s for s, f in stages if f == 1.0))
+    assert finished == ["reading", "landmarks", "bones", "muscles", "lumbar", "writing"]
+    assert all(0.0 <= f <= 1.0 for _, f in stages)
+    assert any(note.startswith("time:") for note in summary.notes)

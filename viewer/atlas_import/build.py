@@ -161,7 +161,9 @@ def _repair_all(raw: Mapping[str, MeshData], by_id: Mapping[str, Planned],
             members.sort(key=lambda sid: -float(np.prod(np.ptp(raw[sid].vertices, axis=0))))
             jobs = {pool.submit(_repair_one, by_id[sid], raw[sid]): sid for sid in members}
             for i, job in enumerate(as_completed(jobs)):
-                out[jobs[job]] = job.result()
+                result = job.result()
+                if len(result.faces):  # half of a two-sided mesh with nothing on that side is left out
+                    out[jobs[job]] = result
                 timer.advance((i + 1) / len(members))
             timer.done()
     return out
@@ -172,6 +174,8 @@ def _repair_one(structure: Planned, mesh: MeshData) -> MeshData:
     try:
         if structure.kind == "muscle":
             closed = repair.close_surface(mesh, repair.MUSCLE_SPACING_MM, split=structure.split)
+            if len(closed.faces) == 0:
+                return closed
             target = int(np.clip(MUSCLE_KEEP * n_source / (2 if structure.split else 1), MUSCLE_MIN, MUSCLE_MAX))
             return repair.snap_to_source(repair.decimate(closed, target), mesh, keep_plane_x=bool(structure.split))
         if structure.id.startswith(CLOSED_BONES):

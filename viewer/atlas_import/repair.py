@@ -118,7 +118,8 @@ def close_surface(mesh: MeshData, spacing: float = MUSCLE_SPACING_MM, split: str
     spacing : float
         Voxel edge, mm; coarsened when the grid would exceed :data:`MAX_VOXELS`.
     split : str
-        ``"left"`` or ``"right"``: keep only that side of x = 0 (a source mesh holding both sides).
+        ``"left"`` or ``"right"``: keep only that side of x = 0 (a source mesh holding both sides);
+        an empty mesh comes back when nothing lies on that side.
 
     Returns
     -------
@@ -137,6 +138,8 @@ def close_surface(mesh: MeshData, spacing: float = MUSCLE_SPACING_MM, split: str
     # Cavities left inside (where no slice direction saw the inside enclosed) are filled.
     solid = voxels.fill_cavities(voxels.keep_large(solid, min_voxels=int(np.ceil(8.0 / spacing ** 3))))
     if not solid.any():
+        if split:  # the source holds nothing on this side
+            return MeshData(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64))
         raise DorsumError("the mesh encloses no volume after repair")
     vertices, faces = voxels.contour(solid, grid)
     return MeshData(vertices, faces)
