@@ -240,8 +240,8 @@ def _write_atlas(out: Path, catalogue: Catalogue, present: Sequence[Planned],
             "sources": [{"name": SOURCE_NAME, "version": "4.0", "licence": LICENCE,
                          "licence_file": NOTICE_FILE, "attribution": CREDIT_LINE}],
         },
-        "layers": [{"name": l.name, "depth": l.depth, "colour": l.colour, "description": l.description}
-                   for l in catalogue.layers],
+        "layers": [{"name": layer.name, "depth": layer.depth, "colour": layer.colour,
+                    "description": layer.description} for layer in catalogue.layers],
         "spine": [{"name": n, "centre": [round(float(c), 2) for c in spine[n]]} for n in VERTEBRAE if n in spine],
         "structures": entries,
     }

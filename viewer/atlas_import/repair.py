@@ -249,14 +249,6 @@ def is_closed(mesh: MeshData) -> bool:
     return bool(trimesh.Trimesh(mesh.vertices, mesh.faces, process=True).is_watertight)
 
 
-def outward(mesh: MeshData) -> MeshData:
-    """``mesh`` with faces flipped if its signed volume is negative (normals pointing inward)."""
-    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
-    if tm.is_watertight and tm.volume < 0:
-        return MeshData(mesh.vertices, mesh.faces[:, ::-1].copy())
-    return mesh
-
-
 def _clean(vertices: np.ndarray, faces: np.ndarray) -> MeshData:
     tm = trimesh.Trimesh(vertices, faces, process=True)
     tm.update_faces(tm.nondegenerate_faces())
