@@ -22,7 +22,7 @@ from viewer.levels import VERTEBRAE
 
 MANIFEST = "atlas.toml"
 SIDES = ("left", "right", "midline")
-KINDS = ("muscle", "bone", "fascia", "ligament", "other")
+KINDS = ("muscle", "bone", "disc", "fascia", "ligament", "other")
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off")
 
 #: Sanity limits on loading (the atlas is in mm): extent of the whole atlas, size of a muscle,
