@@ -134,6 +134,24 @@ class Atlas:
     def structures_of_muscle(self, muscle: str) -> tuple[Structure, ...]:
         return tuple(s for s in self.structures if s.muscle == muscle)
 
+    def ids_named(self, name: str) -> tuple[str, ...]:
+        """Structure ids named by a layer, a structure id, a muscle, a group, or ``<muscle>_<side>``.
+
+        ``<muscle>_<side>`` (``longissimus_left``) names every structure of that muscle on that side,
+        so names written for one atlas work on another that splits the muscle into parts
+        (``longissimus_thoracis_left``, ``longissimus_cervicis_left``...). Empty when nothing matches.
+        """
+        if name in self.layer_names:
+            return tuple(s.id for s in self.structures if s.layer == name)
+        for attribute in ("id", "muscle", "group"):
+            ids = tuple(s.id for s in self.structures if getattr(s, attribute) == name)
+            if ids:
+                return ids
+        muscle, _, side = name.rpartition("_")
+        if muscle and side in SIDES:
+            return tuple(s.id for s in self.structures if s.muscle == muscle and s.side == side)
+        return ()
+
     @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.layers)

@@ -188,14 +188,10 @@ class _LessonReader:
         self.atlas = atlas
         self.source = source
         self.problems: list[str] = []
-        self.names = self._known_names(atlas)
 
-    @staticmethod
-    def _known_names(atlas: Atlas) -> set[str]:
-        names = set(atlas.layer_names)
-        for s in atlas.structures:
-            names.update((s.id, s.muscle, s.group))
-        return names
+    def known(self, name: str) -> bool:
+        """A layer, structure, muscle or group name, or ``<muscle>_<side>`` (see ``Atlas.ids_named``)."""
+        return bool(self.atlas.ids_named(name))
 
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -286,17 +282,8 @@ class _LessonReader:
                          atrophy, labels, label_all, level, caption, frame)
 
     def _resolves_to_nothing(self, only: tuple[str, ...], hide: tuple[str, ...]) -> bool:
-        def ids(name: str) -> set[str]:
-            if name in self.atlas.layer_names:
-                return {s.id for s in self.atlas.structures if s.layer == name}
-            for attribute in ("id", "muscle", "group"):
-                found = {s.id for s in self.atlas.structures if getattr(s, attribute) == name}
-                if found:
-                    return found
-            return set()
-
-        shown = set().union(*(ids(n) for n in only))
-        hidden = set().union(*(ids(n) for n in hide)) if hide else set()
+        shown = set().union(*(self.atlas.ids_named(n) for n in only))
+        hidden = set().union(*(self.atlas.ids_named(n) for n in hide)) if hide else set()
         return not (shown - hidden)
 
     def atrophy(self, where: str, value: Any) -> AtrophyParams | None:
@@ -382,7 +369,7 @@ class _LessonReader:
             self.fail(where, f"{value!r} is not a list of names, e.g. [\"superficial\", \"multifidus\"]")
             return ()
         for name in value:
-            if name not in self.names:
+            if not self.known(name):
                 self.fail(where, f"unknown layer or structure {name!r} (layers: {', '.join(self.atlas.layer_names)}; "
                           f"muscles: {', '.join(self.atlas.muscles)}; see 'dorsum info')")
         return tuple(value)
@@ -393,7 +380,7 @@ class _LessonReader:
             return {}
         result = {}
         for name, number in value.items():
-            if name not in self.names:
+            if not self.known(name):
                 self.fail(where, f"unknown layer or structure {name!r} (layers: {', '.join(self.atlas.layer_names)})")
             checked = self.number(f"{where}.{name}", number, 0.0, 1.0)
             if checked is not None:
