@@ -79,12 +79,12 @@ def import_atlas(sources: Sequence[Path], name: str, *, overwrite: bool = False,
     target = imported_atlas_path(name)
     _check_target(target, overwrite)
     build = _builder()
-    progress("reading the sources", 0.0)
     scan = scan_sources(sources, _wanted_ids(build))
     missing = build.missing_required(scan.fma_ids)
     if missing:
         raise DorsumError(f"the sources lack {len(missing)} required structure(s): {'; '.join(missing)}")
-    progress("reading the sources", 1.0)
+    scan.check_meshes()
+    # Progress starts only now: every mistake a user can make has been reported as one line.
     with _created_folders(target.parent) as parent, _terminate_as_interrupt():
         _check_disk_space(parent, required_bytes(scan))
         staging = Path(tempfile.mkdtemp(prefix=f".{name}.import-", dir=parent))

@@ -100,6 +100,27 @@ class SourceScan:
         """Bytes that :meth:`materialise` writes (the zip members used)."""
         return sum(self.sizes[o] for o in self.used_origins() if o.member is not None)
 
+    def check_meshes(self) -> None:
+        """Refuse an empty or obviously corrupt mesh file now, before anything is written.
+
+        A cheap look at each file's structure (OBJ vertex and face lines, the GLB header, PLY and
+        STL headers); the builder, which parses every file, remains the final judge.
+        """
+        by_archive: dict[Path, list[Origin]] = {}
+        for origin in self.used_origins():
+            if origin.member is None:
+                _check_mesh_bytes(origin, _read_file(origin.path))
+            else:
+                by_archive.setdefault(origin.path, []).append(origin)
+        for archive, members in by_archive.items():
+            with zipfile.ZipFile(archive) as zf:
+                for origin in members:
+                    try:
+                        data = zf.read(origin.member)
+                    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                        raise DorsumError(f"{origin}: damaged member of the archive ({exc})") from None
+                    _check_mesh_bytes(origin, data)
+
     def materialise(self, workdir: Path) -> dict[int, list[Path]]:
         """Extract the zip members used into ``workdir`` and return concept -> files on disk.
 
@@ -317,6 +338,53 @@ def _nothing_recognised(sources: Sequence[str | Path], candidates: list[Candidat
                 "(recognised by the FMA id in the OBJ header or file name, or FJ files listed in the element tables)")
     return (f"{where}: no BodyParts3D mesh files found (OBJ, GLB/glTF, STL or PLY, named by FMA id "
             "or FJ element id); give the folder or .zip of a BodyParts3D download")
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DorsumError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _check_mesh_bytes(origin: Origin, data: bytes) -> None:
+    """Raise naming ``origin`` when ``data`` is empty or not a mesh of its file type."""
+    suffix = PurePosixPath(origin.name).suffix.lower()
+    if not data.strip():
+        raise DorsumError(f"{origin}: empty mesh file (0 triangles); download it again or remove it")
+    problem = _mesh_problem(suffix, data)
+    if problem:
+        raise DorsumError(f"{origin}: corrupt mesh file ({problem}); download it again or remove it")
+
+
+def _mesh_problem(suffix: str, data: bytes) -> str | None:
+    if suffix == ".obj":
+        if not re.search(rb"(?m)^\s*v\s+[-+.\d]", data):
+            return "no vertices"
+        if not re.search(rb"(?m)^\s*f\s+\d", data):
+            return "no faces"
+        return None
+    if suffix == ".glb":
+        if len(data) < 20 or data[:4] != b"glTF":
+            return "not a GLB file"
+        version, length = int.from_bytes(data[4:8], "little"), int.from_bytes(data[8:12], "little")
+        if version != 2 or length > len(data):
+            return f"GLB header says version {version}, {length} bytes; the file has {len(data)}"
+        return None
+    if suffix == ".gltf":
+        return None if data.lstrip()[:1] == b"{" and b'"meshes"' in data else "not a glTF file with meshes"
+    if suffix == ".ply":
+        head = data[:4096]
+        if not head.startswith(b"ply") or b"end_header" not in head:
+            return "not a PLY file"
+        faces = re.search(rb"element face (\d+)", head)
+        return None if faces and int(faces.group(1)) > 0 else "no faces"
+    if suffix == ".stl":
+        if data.lstrip()[:5].lower() == b"solid" and b"facet" in data[:65536]:
+            return None
+        count = int.from_bytes(data[80:84], "little") if len(data) >= 84 else 0
+        return None if count > 0 and len(data) >= 84 + 50 * count else "not an STL file with triangles"
+    return None
 
 
 def _extract(archive: Path, members: list[Origin], folder: Path) -> dict[Origin, Path]:
