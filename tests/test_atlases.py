@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from viewer.atlas import default_atlas_dir, load_atlas
@@ -183,3 +184,76 @@ def test_state_file_reopens_on_the_atlas_it_was_saved_with(fixture_atlas_dir, tm
     out = tmp_path / "state.png"
     assert main(["shot", "--state", str(path), "--out", str(out), "--size", "160x120"]) == 0
     assert read_png_parameters(out)["atlas"] == "Fixture 0.1"
+
+
+# -- attribution travels with the pictures -----------------------------------------------------
+BP_CREDIT = ("BodyParts3D, © The Database Center for Life Science licensed under CC Attribution-Share Alike "
+             "2.1 Japan")
+
+
+def cc_atlas(root: Path, fixture_atlas_dir: Path) -> Path:
+    """The fixture atlas with a second data source under a Creative Commons licence."""
+    shutil.copytree(fixture_atlas_dir, root)
+    text = (root / "atlas.toml").read_text()
+    source = f'[[atlas.sources]]\nname = "BodyParts3D"\nlicence = "CC-BY-SA-2.1-JP"\nattribution = "{BP_CREDIT}"\n'
+    (root / "atlas.toml").write_text(text.replace("[[layers]]", source + "\n[[layers]]", 1))
+    return root
+
+
+def lesson_file(tmp_path: Path, credit: str = "") -> Path:
+    path = tmp_path / f"lesson{credit.replace(' ', '')}.toml"
+    path.write_text(f'[lesson]\nsize = "480x360"\n{credit}\n[[figures]]\noutput = "a.png"\nview = "posterior"\n')
+    return path
+
+
+def bottom_band_ink(path: Path, rows: int = 24) -> int:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    band = pixels[-rows:]
+    grey_ink = (band.max(axis=2) < 170) & (band.max(axis=2) - band.min(axis=2) < 16)  # text, not red muscle
+    return int(grey_ink.sum())
+
+
+def test_lesson_figures_print_the_cc_credit_unless_turned_off(fixture_atlas_dir, tmp_path, capsys):
+    from viewer.output import read_png_credits
+
+    atlas = cc_atlas(tmp_path / "cc", fixture_atlas_dir)
+    assert main(["lesson", str(lesson_file(tmp_path)), "--out", str(tmp_path / "on"), "--atlas", str(atlas),
+                 "--quiet"]) == 0
+    assert main(["lesson", str(lesson_file(tmp_path, "credit = false")), "--out", str(tmp_path / "off"),
+                 "--atlas", str(atlas), "--quiet"]) == 0
+    assert main(["lesson", str(lesson_file(tmp_path)), "--out", str(tmp_path / "plain"),
+                 "--atlas", str(fixture_atlas_dir), "--quiet"]) == 0
+    on, off, plain = (tmp_path / d / "a.png" for d in ("on", "off", "plain"))
+    # Small dark text along the bottom edge only when the atlas has CC data and the lesson allows it.
+    assert bottom_band_ink(on) > 40
+    assert bottom_band_ink(off) == 0 and bottom_band_ink(plain) == 0
+    # The metadata always carries every source's credit.
+    assert read_png_credits(on) == ["made by the tests", BP_CREDIT]
+    assert read_png_credits(off) == ["made by the tests", BP_CREDIT]
+    assert read_png_credits(plain) == ["made by the tests"]
+    assert read_png_parameters(off)["credit"] is False
+
+
+def test_shot_and_animation_carry_the_credit(fixture_atlas_dir, tmp_path):
+    from PIL import Image
+
+    from viewer.output import read_png_credits
+
+    atlas = cc_atlas(tmp_path / "cc", fixture_atlas_dir)
+    shot = tmp_path / "s.png"
+    assert main(["shot", "--atlas", str(atlas), "--out", str(shot), "--size", "200x150"]) == 0
+    assert read_png_credits(shot) == ["made by the tests", BP_CREDIT]
+    gif = tmp_path / "t.gif"
+    assert main(["animate", "--kind", "turntable", "--frames", "2", "--size", "120x90", "--atlas", str(atlas),
+                 "--out", str(gif), "--quiet"]) == 0
+    with Image.open(gif) as image:
+        assert BP_CREDIT.encode("utf-8") in image.info["comment"]
+
+
+def test_lesson_credit_must_be_true_or_false(fixture_atlas_dir, tmp_path, capsys):
+    assert main(["lesson", str(lesson_file(tmp_path, 'credit = "no"')), "--out", str(tmp_path / "x"),
+                 "--atlas", str(fixture_atlas_dir)]) == 2
+    assert "lesson.credit: 'no' is not true or false" in capsys.readouterr().err

@@ -166,6 +166,20 @@ class Atlas:
         return tuple(dict.fromkeys(s.muscle for s in self.structures if s.kind == "muscle"))
 
 
+def credit_lines(atlas: Atlas) -> tuple[str, ...]:
+    """The attribution of every data source of ``atlas``: what a figure's metadata carries."""
+    return tuple(dict.fromkeys(s.attribution.strip() for s in atlas.sources if s.attribution.strip()))
+
+
+def printed_credit_lines(atlas: Atlas) -> tuple[str, ...]:
+    """The attributions a picture must show: those of Creative Commons sources (``licence`` "CC-...",
+    "CC BY-SA ..."), whose licences ask for credit wherever the work is shown. Sources under
+    software licences (the built-in atlas's myo-sim, Apache-2.0) are credited in the metadata only.
+    """
+    return tuple(dict.fromkeys(s.attribution.strip() for s in atlas.sources
+                               if s.attribution.strip() and re.match(r"(?i)^cc[\s_-]", s.licence.strip())))
+
+
 def default_atlas_dir() -> Path:
     """The atlas shipped with the program: inside the installed package, else the checkout's ``meshes/``."""
     package = Path(__file__).resolve().parent

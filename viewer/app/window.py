@@ -36,6 +36,7 @@ from viewer.app.labels import LiveLabels
 from viewer.app.layers_panel import LayersPanel
 from viewer.app.picking import StructurePicker
 from viewer.app.undo import UndoRecorder
+from viewer.atlas import credit_lines
 from viewer.errors import DorsumError
 from viewer.model import SceneModel
 from viewer.output import save_png
@@ -434,7 +435,7 @@ class MainWindow(QMainWindow):
             pixels = self.render_pixels(options)
             parameters = {"command": "view", **dataclasses.asdict(options),
                           "camera": self.renderer.camera.as_dict(), "view": self.current_view()}
-            save_png(path, pixels, parameters=parameters, overwrite=overwrite)
+            save_png(path, pixels, parameters=parameters, overwrite=overwrite, credits=credit_lines(self.model.atlas))
         except DorsumError as exc:
             self._error("Cannot save the screenshot", str(exc))
             return False

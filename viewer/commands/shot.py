@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from viewer import __version__
+from viewer.atlas import credit_lines
 from viewer.checks import parse_size
 from viewer.output import check_output_path, save_png
 from viewer.scene_options import add_scene_arguments
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         parameters["state"] = str(args.state)
     if camera is not None:
         parameters["camera"] = camera.as_dict()
-    save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=args.dpi)
+    save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=args.dpi,
+             credits=credit_lines(model.atlas))
     print(f"wrote {out} ({size[0]}x{size[1]})")
     return 0

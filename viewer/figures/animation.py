@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from viewer.atlas import credit_lines
 from viewer.errors import DorsumError
 from viewer.figures import ANIMATION_KINDS, compose
 from viewer.figures.figure import displayed_points, framing_camera
@@ -172,24 +173,29 @@ def caption_frame(frame: np.ndarray, text: str) -> np.ndarray:
 
 
 # -- writing ------------------------------------------------------------------------------------------
-def gif_writer(frames: Iterable[np.ndarray], fps: float) -> Callable[[Path], None]:
+def gif_writer(frames: Iterable[np.ndarray], fps: float, credit: str = "") -> Callable[[Path], None]:
+    """``credit``: the data credits, stored as the GIF's comment."""
     def write(target: Path) -> None:
         import imageio.v3 as iio
 
+        extra = {"comment": credit.encode("utf-8")} if credit else {}
         iio.imwrite(target, np.stack([f[..., :3] for f in frames]), extension=".gif",
-                    duration=1000.0 / fps, loop=0)
+                    duration=1000.0 / fps, loop=0, **extra)
 
     return write
 
 
-def mp4_writer(frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]) -> Callable[[Path], None]:
+def mp4_writer(frames: Iterable[np.ndarray], fps: float, size: tuple[int, int],
+               credit: str = "") -> Callable[[Path], None]:
+    """``credit``: the data credits, stored as the MP4's copyright tag."""
     def write(target: Path) -> None:
         import imageio_ffmpeg
 
         # The temporary name does not end in .mp4, so the container is named explicitly.
         writer = imageio_ffmpeg.write_frames(str(target), size, fps=fps, codec="libx264", quality=8,
                                              macro_block_size=1, pix_fmt_out="yuv420p",
-                                             output_params=["-f", "mp4", "-movflags", "+faststart"])
+                                             output_params=["-f", "mp4", "-movflags", "+faststart",
+                                                            *(["-metadata", f"copyright={credit}"] if credit else [])])
         writer.send(None)
         try:
             for frame in frames:
@@ -231,7 +237,9 @@ def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *
         for index, frame in enumerate(source):
             frames.append(frame)
             on_frame(index)
-        writer = gif_writer(frames, spec.fps) if suffix == ".gif" else mp4_writer(frames, spec.fps, spec.size)
+        credit = "\n".join(credit_lines(model.atlas))
+        writer = (gif_writer(frames, spec.fps, credit) if suffix == ".gif"
+                  else mp4_writer(frames, spec.fps, spec.size, credit))
         return write_atomically(out, writer, overwrite=overwrite)
     finally:
         renderer.close()

@@ -30,11 +30,12 @@ LIGHTING = ("studio", "flat")
 DEFAULT_SIZE = (1600, 1200)
 MAX_SIZE = (7680, 7680)
 
-_LESSON_KEYS = {"title", "description", "size", "background", "lighting", "dpi"}
+_LESSON_KEYS = {"title", "description", "size", "background", "lighting", "dpi", "credit"}
 _TOP_KEYS = {"lesson", "figures"}
 # Keys a panel may set; on a figure they are defaults for its panels (or describe its single panel).
 _PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame"}
-_FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels"} | _PANEL_KEYS
+_FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels",
+                "credit"} | _PANEL_KEYS
 _ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle"}
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
 
@@ -80,11 +81,13 @@ class FigureSpec:
     columns: int | None = None
     legend: bool = False
     scale_bar: bool = False
+    #: Print the data credit of the atlas's Creative Commons sources in small type at the bottom.
+    credit: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {"output": self.output, "size": list(self.size), "title": self.title, "caption": self.caption,
                 "columns": self.columns, "legend": self.legend, "scale_bar": self.scale_bar,
-                "panels": [p.as_dict() for p in self.panels]}
+                "credit": self.credit, "panels": [p.as_dict() for p in self.panels]}
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ class _LessonReader:
         self.atlas = atlas
         self.source = source
         self.problems: list[str] = []
+        self.default_credit = True
 
     def known(self, name: str) -> bool:
         """A layer, structure, muscle or group name, or ``<muscle>_<side>`` (see ``Atlas.ids_named``)."""
@@ -207,6 +211,7 @@ class _LessonReader:
         background = self.option("lesson.background", meta.get("background", "white"), BACKGROUNDS)
         lighting = self.option("lesson.lighting", meta.get("lighting", "studio"), LIGHTING)
         dpi = self.number("lesson.dpi", meta["dpi"], 10, 2400) if "dpi" in meta else None
+        self.default_credit = self.flag("lesson.credit", meta.get("credit", True))
         entries = data.get("figures")
         if not isinstance(entries, list) or not entries or not all(isinstance(f, dict) for f in entries):
             self.fail("figures", "give one or more figures as [[figures]] tables")
@@ -247,11 +252,13 @@ class _LessonReader:
             columns = None
         legend = self.flag(f"{where}.legend", entry.get("legend", False))
         scale_bar = self.flag(f"{where}.scale_bar", entry.get("scale_bar", False))
+        credit = self.flag(f"{where}.credit", entry.get("credit", self.default_credit))
         title = self.text(f"{where}.title", entry.get("title", ""))
         caption = self.text(f"{where}.caption", entry.get("caption", ""))
         if len(self.problems) > before:
             return None
-        return FigureSpec(output, size, tuple(p for p in panels if p), title, caption, columns, legend, scale_bar)
+        return FigureSpec(output, size, tuple(p for p in panels if p), title, caption, columns, legend, scale_bar,
+                          credit)
 
     def panel(self, where: str, entry: Mapping[str, Any], base: PanelSpec = PanelSpec()) -> PanelSpec | None:
         """A panel from its own keys; keys it does not set come from ``base`` (the figure's defaults)."""
