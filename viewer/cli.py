@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from viewer import __version__
 from viewer.commands import COMMAND_MODULES
+from viewer.display import prefer_headless_vtk
 from viewer.errors import DorsumError
 
 
@@ -31,12 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _prefer_headless_vtk() -> None:
-    # Without a display VTK would first try X11 and print a warning; go straight to EGL.
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for user errors)."""
     parser = build_parser()
@@ -44,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not words or (words[0].startswith("-") and words[0] not in ("-h", "--help", "--version")):
         words = ["view", *words]  # plain `dorsum [view options]` opens the viewer
     args = parser.parse_args(words)
-    _prefer_headless_vtk()
+    prefer_headless_vtk()
     try:
         return int(args.run(args) or 0)
     except DorsumError as exc:

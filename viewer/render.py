@@ -16,6 +16,7 @@ import pyvista as pv
 import scipy.sparse as sp
 
 from viewer.checks import parse_colour
+from viewer.display import prefer_headless_vtk
 from viewer.model import SceneModel
 from viewer.views import DEFAULT_VIEW, fit_distance, view_preset
 
@@ -322,6 +323,7 @@ def cpu_friendly_theme() -> pv.themes.Theme:
 
 def offscreen_plotter(size: tuple[int, int] = (1200, 900)) -> pv.Plotter:
     """A plotter that renders without a display (EGL/OSMesa)."""
+    prefer_headless_vtk()
     return pv.Plotter(off_screen=True, window_size=list(size), theme=cpu_friendly_theme())
 
 
@@ -340,3 +342,8 @@ def render_image(model: SceneModel, size: tuple[int, int], *, view: str | None =
     finally:
         renderer.close()
         plotter.close()
+
+
+def notebook_plotter(size: tuple[int, int] = (960, 720)) -> pv.Plotter:
+    """A plotter for a Jupyter notebook (shown with PyVista's trame backend)."""
+    return pv.Plotter(notebook=True, window_size=list(size), theme=cpu_friendly_theme())

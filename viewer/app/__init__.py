@@ -14,3 +14,10 @@ def run_app(args: argparse.Namespace) -> int:
     from viewer.app.main import run_app as run
 
     return run(args)
+
+
+def run_scene(model: object, **options: object) -> int:
+    """Open the main window on an existing scene model (``viewer.api.Scene.show``); the exit code."""
+    from viewer.app.main import run_scene as run
+
+    return run(model, **options)  # type: ignore[arg-type]

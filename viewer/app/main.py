@@ -5,26 +5,38 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from viewer.app.window import MainWindow
+from viewer.model import SceneModel
 from viewer.render import Camera
 from viewer.session import scene_from_args
 
 
 def run_app(args: argparse.Namespace) -> int:
     """Open the window for the scene of ``args`` (atlas, --state, --view, --hide...) until it closes."""
+    model, options, session = scene_from_args(args)
+    camera, camera_view = None, None
+    if options.view is None and session is not None and session.camera is not None:
+        camera, camera_view = Camera(**session.camera.camera_fields()), session.camera.view
+    return run_scene(model, view=options.view, camera=camera, camera_view=camera_view,
+                     state_path=args.state if session is not None else None)
+
+
+def run_scene(model: SceneModel, *, view: str | None = None, camera: Camera | None = None,
+              camera_view: str | None = None, state_path: Path | None = None) -> int:
+    """Open the window on ``model`` (from ``view`` or ``camera``) until it closes; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dorsum")
     app.setOrganizationName("Dorsum")
-    model, options, session = scene_from_args(args)
-    window = MainWindow(model, state_path=args.state if session is not None else None)
-    if options.view is not None:
-        window.set_view(options.view)
-    elif session is not None and session.camera is not None:
-        window.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
+    window = MainWindow(model, state_path=state_path)
+    if camera is not None:
+        window.set_camera(camera, camera_view)
+    elif view is not None:
+        window.set_view(view)
     _fit_to_screen(app, window)
     window.show()
     _quit_on_signals(app, window)

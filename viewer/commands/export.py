@@ -23,14 +23,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from viewer.figures.gltf import export_glb
-    from viewer.figures.html import export_html
+    from viewer.api import Scene
 
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".glb", ".html"))
-    model, _ = model_from_args(args)
-    if out.suffix.lower() == ".html":
-        export_html(model, out, title=args.title, overwrite=args.overwrite)
-    else:
-        export_glb(model, out, overwrite=args.overwrite)
+    model, options = model_from_args(args)
+    Scene.of_model(model, options).export(out, title=args.title, overwrite=args.overwrite)
     print(f"wrote {out} ({len(model.visible_ids())} structures)")
     return 0

@@ -7,9 +7,8 @@ import json
 from typing import Any
 
 from viewer.atrophy import DEFAULT_MUSCLE
+from viewer.api import Scene
 from viewer.levels import LUMBAR_DISCS
-from viewer.measure import measure_muscle
-from viewer.model import SceneModel
 from viewer.scene_options import add_atlas_argument, add_atrophy_arguments, atrophy_from_args, load_atlas_from_args
 
 
@@ -30,13 +29,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     params = atrophy_from_args(args, muscle=args.muscle)
-    atlas = load_atlas_from_args(args)
-    model = SceneModel(atlas)
+    scene = Scene(load_atlas_from_args(args))
     if params is not None:
-        from viewer.atrophy import apply_atrophy
-
-        apply_atrophy(model, params)
-    result = measure_muscle(model, args.muscle, args.levels)
+        scene.atrophy(params.amount, segments=params.segments, side=params.side, fat=params.fat, muscle=params.muscle)
+    result = scene.measure(args.muscle, args.levels)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
-from viewer import __version__
-from viewer.atlas import credit_lines
 from viewer.checks import parse_size
-from viewer.output import check_output_path, save_png
+from viewer.output import check_output_path
 from viewer.scene_options import add_scene_arguments
 from viewer.session import add_state_argument, scene_from_args
-
-if TYPE_CHECKING:
-    from viewer.render import Camera
 
 
 def register(subparsers: Any) -> None:
@@ -43,49 +39,22 @@ def add_annotation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scale-bar", action="store_true", help="a scale bar (true at the focal plane)")
 
 
-def annotations_requested(args: argparse.Namespace) -> bool:
-    return bool(args.labels is not None or args.legend or args.title or args.caption or args.scale_bar)
-
-
-def render_annotated(model, size, args: argparse.Namespace, view: str | None, camera: Camera | None):
-    """The picture with the requested labels, legend, title, caption and scale bar drawn around it."""
-    from viewer.figures.figure import FigureRenderer
-
-    labels = tuple(args.labels or ())
-    for name in labels:
-        model.resolve(name)  # unknown names fail before rendering
-    with FigureRenderer(model.atlas, model=model, transparent=args.transparent) as renderer:
-        pixels = renderer.render_current(size, view=view, camera=camera, title=args.title, caption=args.caption,
-                                         legend=args.legend, labels=labels, label_all=args.labels == [],
-                                         scale_bar=args.scale_bar)
-        for note in renderer.notes:
-            print(f"dorsum shot: note: {note}", file=sys.stderr)
-    return pixels
-
-
 def run(args: argparse.Namespace) -> int:
-    from viewer.render import Camera, render_image  # VTK loads only when a picture is made
+    from viewer.api import Scene
+    from viewer.render import Camera  # VTK loads only when a picture is made
 
     size = parse_size(args.size)
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".png",))
     model, options, session = scene_from_args(args)
     camera = Camera(**session.camera.camera_fields()) if options.view is None else None
-    if annotations_requested(args):
-        pixels = render_annotated(model, size, args, options.view, camera)
-    else:
-        pixels = render_image(model, size, view=options.view, camera=camera, transparent=args.transparent)
-    parameters = {
-        "command": "shot", "dorsum": __version__, "atlas": f"{model.atlas.name} {model.atlas.version}",
-        **options.as_dict(), "size": list(size), "transparent": bool(args.transparent),
-    }
-    if annotations_requested(args):
-        parameters.update(labels=args.labels, legend=args.legend, title=args.title, caption=args.caption,
-                          scale_bar=args.scale_bar)
-    if session is not None:
-        parameters["state"] = str(args.state)
-    if camera is not None:
-        parameters["camera"] = camera.as_dict()
-    save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=args.dpi,
-             credits=credit_lines(model.atlas))
+    scene = Scene.of_model(model, options, camera)
+    labels = True if args.labels == [] else tuple(args.labels or ())
+    picture = scene.render(size, labels=labels, legend=args.legend, title=args.title, caption=args.caption,
+                           scale_bar=args.scale_bar, transparent=args.transparent)
+    for note in scene.notes:
+        print(f"dorsum shot: note: {note}", file=sys.stderr)
+    extra = {"state": str(args.state)} if session is not None else {}
+    picture = replace(picture, parameters={"command": "shot", **picture.parameters, **extra})
+    picture.save(out, overwrite=args.overwrite, dpi=args.dpi)
     print(f"wrote {out} ({size[0]}x{size[1]})")
     return 0

@@ -1,0 +1,378 @@
+"""The Python interface: a :class:`Scene` to show, waste, measure and picture the back in a few lines.
+
+>>> import viewer as dorsum
+>>> scene = dorsum.Scene()                                   # the built-in atlas
+>>> scene.hide("superficial").atrophy(30, segments="L4-S1", side="right", fat=20)
+>>> table = scene.measure(levels=["L4-L5", "L5-S1"])
+>>> scene.screenshot("fig.png", view="posterolateral_right", size=(1920, 1080), labels=True)
+>>> scene.section("L4-L5").save("slice.png")
+
+The ``dorsum`` commands are thin wrappers over this module: ``dorsum shot`` builds a :class:`Scene`
+from its options and calls :meth:`Scene.render` and :meth:`Picture.save`, ``dorsum measure`` calls
+:meth:`Scene.measure`, ``dorsum export`` calls :meth:`Scene.export`. Errors are
+:class:`viewer.errors.DorsumError` with the same one-line messages the commands print.
+
+VTK is imported only when a picture is made; Qt only by :meth:`Scene.show` outside a notebook.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from viewer import __version__
+from viewer.atlas import Atlas, credit_lines, load_atlas
+from viewer.atlases import resolve_atlas
+from viewer.atrophy import DEFAULT_MUSCLE, DEFAULT_SEGMENTS, AtrophyParams, apply_atrophy
+from viewer.checks import check_option, check_range
+from viewer.errors import DorsumError
+from viewer.levels import LUMBAR_DISCS, disc_position
+from viewer.model import SceneModel
+from viewer.scene_options import SceneOptions, apply_scene_options
+from viewer.views import DEFAULT_VIEW, VIEWS
+
+if TYPE_CHECKING:
+    from viewer.render import Camera
+
+#: Picture size (w, h) in pixels when none is given.
+DEFAULT_SIZE = (1600, 1200)
+SECTION_STYLES = ("diagram", "mri")
+MAX_SIZE = (7680, 4320)
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """A rendered picture: pixels plus the parameters that made it (stored in the PNG on save).
+
+    Attributes
+    ----------
+    pixels : (h, w, 3) or (h, w, 4) uint8 ndarray
+    parameters : mapping of parameter name to plain value (JSON-serialisable)
+    credits : the attribution lines of the atlas's data sources (stored in the PNG on save)
+    """
+
+    pixels: np.ndarray
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    credits: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+    def save(self, path: str | Path, *, overwrite: bool = False, dpi: float | None = None) -> Path:
+        """Write the picture as PNG, atomically, never replacing a file unless ``overwrite``."""
+        from viewer.output import save_png
+
+        return save_png(path, self.pixels, parameters=dict(self.parameters), overwrite=overwrite, dpi=dpi,
+                        credits=self.credits)
+
+    def _repr_png_(self) -> bytes:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(self.pixels).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def open_atlas(atlas: str | Path | Atlas | None = None) -> Atlas:
+    """An atlas by name (``"bodyparts3d"``, ``"builtin"``), folder, or the default when None."""
+    if isinstance(atlas, Atlas):
+        return atlas
+    return load_atlas(resolve_atlas(atlas))
+
+
+class Scene:
+    """The back as shown: which structures, how opaque, how wasted, from where.
+
+    Parameters
+    ----------
+    atlas : str, Path, Atlas or None
+        An installed atlas's name, an atlas folder, a loaded :class:`~viewer.atlas.Atlas`, or None
+        for the default atlas.
+
+    Methods that change the scene return the scene, so calls chain:
+    ``Scene().hide("superficial").opacity("intermediate", 0.3)``.
+    """
+
+    def __init__(self, atlas: str | Path | Atlas | None = None):
+        self.model = SceneModel(open_atlas(atlas))
+        self.view: str = DEFAULT_VIEW
+        self.camera: Camera | None = None
+        self.notes: list[str] = []
+        self._options = SceneOptions()
+
+    @classmethod
+    def of_model(cls, model: SceneModel, options: SceneOptions | None = None,
+                 camera: Camera | None = None) -> Scene:
+        """A scene around a model already put into the state ``options`` describe (the commands' path).
+
+        With ``camera`` the pictures use it instead of the view preset (a saved state's framing).
+        """
+        scene = cls.__new__(cls)
+        scene.model = model
+        scene._options = options or SceneOptions()
+        scene.view = scene._options.view or DEFAULT_VIEW
+        scene.camera = camera
+        scene.notes = []
+        return scene
+
+    # -- what is shown -------------------------------------------------------------------------
+    @property
+    def atlas(self) -> Atlas:
+        return self.model.atlas
+
+    def apply(self, options: SceneOptions) -> Scene:
+        """Apply a whole set of scene options in one batch (unknown names raise)."""
+        apply_scene_options(self.model, options)
+        if options.view is not None:
+            self.set_view(options.view)
+        self._options = SceneOptions(view=self.view, hide=(*self._options.hide, *options.hide),
+                                     only=options.only or self._options.only,
+                                     opacity={**self._options.opacity, **options.opacity},
+                                     atrophy=options.atrophy or self._options.atrophy)
+        return self
+
+    def hide(self, *names: str) -> Scene:
+        """Hide layers, muscles, groups or structures, e.g. ``hide("superficial", "trapezius")``."""
+        return self.apply(SceneOptions(view=None, hide=_names(names)))  # type: ignore[arg-type]
+
+    def unhide(self, *names: str) -> Scene:
+        """Show hidden layers, muscles, groups or structures again."""
+        with self.model.batch():
+            for name in _names(names):
+                self.model.set_visible(name, True)
+        return self
+
+    def only(self, *names: str) -> Scene:
+        """Show only the named layers, muscles, groups or structures."""
+        return self.apply(SceneOptions(view=None, only=_names(names)))  # type: ignore[arg-type]
+
+    def show_all(self) -> Scene:
+        """Every structure visible again."""
+        self.model.show_all()
+        self._options = SceneOptions(view=self.view, opacity=self._options.opacity, atrophy=self._options.atrophy)
+        return self
+
+    def opacity(self, name: str, value: float) -> Scene:
+        """Opacity from 0 (invisible) to 1 (opaque) of a layer, muscle, group or structure."""
+        value = check_range(f"opacity of {name}", value, 0.0, 1.0)
+        return self.apply(SceneOptions(view=None, opacity={name: value}))  # type: ignore[arg-type]
+
+    def atrophy(self, amount: float, *, segments: str = DEFAULT_SEGMENTS, side: str = "both", fat: float = 0.0,
+                muscle: str = DEFAULT_MUSCLE) -> Scene:
+        """Waste ``muscle`` by ``amount`` percent of its CSA at the disc levels of ``segments``.
+
+        Parameters
+        ----------
+        amount : float
+            Cross-sectional area lost, percent (0 to 80).
+        segments : str
+            Vertebral range that wastes, e.g. ``"L4-S1"``.
+        side : {"left", "right", "both"}
+        fat : float
+            Fatty infiltration of the wasting muscle, percent (0 to 100).
+        muscle : str
+            The muscle to waste (default: multifidus).
+        """
+        params = AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle)
+        apply_atrophy(self.model, params)
+        self._options = SceneOptions(view=self.view, hide=self._options.hide, only=self._options.only,
+                                     opacity=self._options.opacity, atrophy=params)
+        return self
+
+    def healthy(self) -> Scene:
+        """Undo any atrophy."""
+        apply_atrophy(self.model, None)
+        self._options = SceneOptions(view=self.view, hide=self._options.hide, only=self._options.only,
+                                     opacity=self._options.opacity)
+        return self
+
+    def set_view(self, view: str) -> Scene:
+        """Camera preset: posterior, anterior, left, right, superior, inferior, posterolateral_left/right."""
+        self.view = check_option("view", view, VIEWS)
+        self.camera = None
+        return self
+
+    @property
+    def options(self) -> SceneOptions:
+        """What this scene shows, as plain data (what a session or lesson file holds)."""
+        return self._options
+
+    # -- numbers -------------------------------------------------------------------------------
+    def measure(self, muscle: str = DEFAULT_MUSCLE, levels: str | Sequence[str] = LUMBAR_DISCS) -> dict[str, Any]:
+        """CSA per level and side (cm²), baseline and change, and volume, of ``muscle`` as shown.
+
+        The same dictionary ``dorsum measure --json`` prints.
+        """
+        from viewer.measure import measure_muscle
+
+        text = levels if isinstance(levels, str) else ",".join(levels)
+        return measure_muscle(self.model, muscle, text)
+
+    # -- pictures ------------------------------------------------------------------------------
+    def render(self, size: tuple[int, int] = DEFAULT_SIZE, *, view: str | None = None,
+               labels: bool | Iterable[str] = False, legend: bool = False, title: str = "", caption: str = "",
+               scale_bar: bool = False, transparent: bool = False) -> Picture:
+        """The scene as a picture of exactly ``size`` (w, h) pixels.
+
+        ``labels`` is True for every visible muscle, or the layers/muscles to label.
+        """
+        size = _check_size(size)
+        if view is not None:
+            self.set_view(view)
+        label_names, label_all = _label_request(labels)
+        annotated = bool(label_all or label_names or legend or title or caption or scale_bar)
+        view_name = None if self.camera is not None else self.view
+        notes: list[str] = []
+        if annotated:
+            pixels, notes = self._render_annotated(size, view_name, label_names, label_all, legend, title, caption,
+                                                   scale_bar, transparent)
+        else:
+            from viewer.render import render_image
+
+            pixels = render_image(self.model, size, view=view_name, camera=self.camera, transparent=transparent)
+        parameters: dict[str, Any] = {"dorsum": __version__, "atlas": f"{self.atlas.name} {self.atlas.version}",
+                                      **self._options.as_dict(), "view": view_name, "size": list(size),
+                                      "transparent": bool(transparent)}
+        if annotated:
+            # As on the command line: [] labels every visible muscle, None labels nothing.
+            recorded = [] if label_all else (list(label_names) or None)
+            parameters.update(labels=recorded, legend=legend, title=title,
+                              caption=caption, scale_bar=scale_bar)
+        if self.camera is not None:
+            parameters["camera"] = self.camera.as_dict()
+        self.notes = notes
+        return Picture(pixels, parameters, credit_lines(self.atlas))
+
+    def _render_annotated(self, size, view, label_names, label_all, legend, title, caption, scale_bar, transparent):
+        from viewer.figures.figure import FigureRenderer
+
+        for name in label_names:
+            self.model.resolve(name)  # unknown names fail before rendering
+        with FigureRenderer(self.atlas, model=self.model, transparent=transparent) as renderer:
+            pixels = renderer.render_current(size, view=view, camera=self.camera, title=title, caption=caption,
+                                             legend=legend, labels=label_names, label_all=label_all,
+                                             scale_bar=scale_bar)
+            return pixels, list(renderer.notes)
+
+    def screenshot(self, path: str | Path, size: tuple[int, int] = DEFAULT_SIZE, *, overwrite: bool = False,
+                   dpi: float | None = None, **picture: Any) -> Picture:
+        """Render (see :meth:`render` for the options) and save as PNG; returns the picture."""
+        from viewer.output import check_output_path
+
+        check_output_path(path, overwrite=overwrite, suffixes=(".png",))  # before the render, not after
+        result = self.render(size, **picture)
+        result.save(path, overwrite=overwrite, dpi=dpi)
+        return result
+
+    def section(self, level: str = "L4-L5", *, style: str = "diagram", size: tuple[int, int] = (1200, 900),
+                labels: bool = True, scale_bar: bool = True) -> Picture:
+        """The axial slice at a disc level (e.g. ``"L4-L5"``) with the muscles' CSA, as a picture."""
+        from viewer.figures.section import render_section
+
+        disc_position(level)
+        style = check_option("style", style, SECTION_STYLES)
+        size = _check_size(size)
+        kwargs = {"style": style} if style != "diagram" else {}
+        pixels = render_section(self.model, level.upper(), size, labels=labels, scale_bar=scale_bar, **kwargs)
+        return Picture(pixels, {"dorsum": __version__, "atlas": f"{self.atlas.name} {self.atlas.version}",
+                                "section": level.upper(), "style": style, **self._options.as_dict(),
+                                "size": list(size)}, credit_lines(self.atlas))
+
+    def export(self, path: str | Path, *, title: str = "Dorsum", overwrite: bool = False) -> Path:
+        """Write the visible structures as GLB (slides, web viewers) or a self-contained HTML page."""
+        from viewer.output import check_output_path
+
+        out = check_output_path(path, overwrite=overwrite, suffixes=(".glb", ".html"))
+        if out.suffix.lower() == ".html":
+            from viewer.figures.html import export_html
+
+            return export_html(self.model, out, title=title, overwrite=overwrite)
+        from viewer.figures.gltf import export_glb
+
+        return export_glb(self.model, out, overwrite=overwrite)
+
+    # -- interactive -----------------------------------------------------------------------------
+    def show(self) -> Any:
+        """Show the scene interactively: inline in a Jupyter notebook, else in the desktop viewer.
+
+        In a notebook, the view is interactive with PyVista's trame backend (``pip install
+        'dorsum[notebook]'``) and a static picture otherwise. Outside a notebook the desktop viewer
+        opens and this call returns when its window closes.
+        """
+        if _in_notebook():
+            return self._notebook_view()
+        from viewer.display import require_display
+
+        require_display()
+        from viewer.app import run_scene
+
+        return run_scene(self.model, view=self.view if self.camera is None else None, camera=self.camera)
+
+    def _notebook_view(self) -> Any:
+        if _trame_available():
+            from viewer.render import SceneRenderer, notebook_plotter
+
+            plotter = notebook_plotter()
+            SceneRenderer(plotter, self.model).set_view(self.view)
+            return plotter.show(jupyter_backend="trame", return_viewer=True)
+        from IPython.display import Image  # a static picture when no interactive backend is installed
+
+        return Image(data=self.render((960, 720))._repr_png_())
+
+    def _repr_png_(self) -> bytes:
+        return self.render((960, 720))._repr_png_()
+
+    def __repr__(self) -> str:
+        shown = len(self.model.visible_ids())
+        wasted = "" if self._options.atrophy is None else f", atrophy {self._options.atrophy.as_dict()}"
+        return (f"<Scene atlas={self.atlas.name!r}: {shown} of {len(self.atlas.structures)} structures shown, "
+                f"view {self.view}{wasted}>")
+
+
+def _names(names: Sequence[str]) -> tuple[str, ...]:
+    if not names:
+        raise DorsumError("give one or more layer, muscle or structure names, e.g. 'superficial'")
+    return tuple(str(n) for n in names)
+
+
+def _label_request(labels: bool | Iterable[str]) -> tuple[tuple[str, ...], bool]:
+    if labels is True:
+        return (), True
+    if labels is False or labels is None:
+        return (), False
+    if isinstance(labels, str):
+        return (labels,), False
+    return tuple(labels), False
+
+
+def _check_size(size: Sequence[int]) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise DorsumError(f"size: {size!r} is not (width, height) in pixels, e.g. (1920, 1080)") from None
+    if not (16 <= width <= MAX_SIZE[0] and 16 <= height <= MAX_SIZE[1]):
+        raise DorsumError(f"size: {width}x{height} is out of range (width 16 to {MAX_SIZE[0]}, "
+                          f"height 16 to {MAX_SIZE[1]})")
+    return width, height
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _trame_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("trame", "trame_vtk"))
