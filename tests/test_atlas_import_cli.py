@@ -51,6 +51,10 @@ class FakeBuilder:
         self.files: dict[int, list[Path]] = {}
 
     @staticmethod
+    def known_fma_ids() -> set[int]:
+        return {L4, 9914, 22709, 22751, 22753, 22878}
+
+    @staticmethod
     def missing_required(fma_ids: Iterable[int]) -> list[str]:
         return [] if L4 in set(fma_ids) else [f"FMA{L4} fourth lumbar vertebra"]
 

@@ -49,9 +49,17 @@ def _builder() -> Any:
 
 
 def _wanted_ids(build: Any) -> set[int] | None:
-    """The concept ids the builder's catalogue knows, if it says (element files map to these)."""
+    """The concept ids the builder's catalogue knows (element files of the official download are
+    given to the most specific of these); None if the builder does not say."""
     known = getattr(build, "known_fma_ids", None)
-    return set(known()) if callable(known) else None
+    if callable(known):
+        return set(known())
+    try:
+        from viewer.atlas_import.catalogue import load_catalogue
+
+        return set(load_catalogue().known_fma)
+    except (ImportError, AttributeError):
+        return None
 
 
 def required_bytes(scan: SourceScan) -> int:
