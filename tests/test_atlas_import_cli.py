@@ -377,3 +377,21 @@ def test_real_import_of_the_shared_bodyparts3d_subset(capsys, tmp_path):
         assert CREDIT in image.text.get("Copyright", "")
         pixels = np.asarray(image.convert("RGB"))
     assert (pixels.min(axis=2) < 200).mean() > 0.02  # something drawn
+
+
+def test_the_temporary_folder_of_a_killed_import_is_removed_by_the_next(tmp_path, fake, capsys):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = atlases_dir() / f"{install.STAGING_PREFIX}{dead}-abc123"
+    (stale / "atlas").mkdir(parents=True)
+    (stale / "atlas" / "big.ply").write_bytes(b"x" * 1000)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "FMA13075.obj").write_text(obj_text())
+    assert main(["atlas", "import", str(src), str(src), "--name", "bp"]) == 0  # the same source twice
+    assert [p.name for p in atlases_dir().iterdir()] == ["bp"]
+    assert sorted(fake.files) == [L4] and len(fake.files[L4]) == 1
+    assert "ignored" not in capsys.readouterr().out

@@ -10,6 +10,7 @@ temporary folder (and any folder this run created) is removed, and an existing a
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import signal
 import tempfile
@@ -28,6 +29,8 @@ from viewer.errors import DorsumError
 Progress = Callable[[str, float], None]
 #: Room kept free beyond the estimate (MB): the manifest, temporary files of the mesh writers.
 MARGIN_BYTES = 64 * 1024 * 1024
+#: Temporary folders beside the atlases: ``.import-<pid>-<random>`` (hidden, never listed as atlases).
+STAGING_PREFIX = ".import-"
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,16 @@ def import_atlas(sources: Sequence[Path], name: str, *, overwrite: bool = False,
     scan.check_meshes()
     # Progress starts only now: every mistake a user can make has been reported as one line.
     with _created_folders(target.parent) as parent, _terminate_as_interrupt():
+        _remove_stale_staging(parent)
         _check_disk_space(parent, required_bytes(scan))
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.import-", dir=parent))
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
         try:
             with _disk_errors(parent, required_bytes(scan)):
-                progress("extracting", 0.0)
+                if scan.extract_bytes:
+                    progress("extracting", 0.0)
                 files = scan.materialise(staging / "sources")
-                progress("extracting", 1.0)
+                if scan.extract_bytes:
+                    progress("extracting", 1.0)
                 built = staging / "atlas"
                 summary = build.build_atlas_from_files(files, built, progress=progress)
                 progress("checking the atlas", 0.0)
@@ -111,6 +117,25 @@ def import_atlas(sources: Sequence[Path], name: str, *, overwrite: bool = False,
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return ImportResult(name, target, summary, tuple(scan.notes))
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Remove the temporary folders of imports that were killed (kill -9, power loss): those whose
+    process (its id is in the folder's name) no longer runs."""
+    for path in folder.glob(f"{STAGING_PREFIX}*"):
+        pid = path.name.removeprefix(STAGING_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def _check_target(target: Path, overwrite: bool) -> None:

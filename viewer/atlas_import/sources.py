@@ -160,19 +160,20 @@ def scan_sources(sources: Sequence[str | Path], wanted: Collection[int] | None =
     if not sources:
         raise DorsumError("give at least one SOURCE: a folder or .zip of a BodyParts3D download")
     scan = SourceScan()
-    candidates: list[Candidate] = []
+    candidates: dict[tuple[str, str | None], Candidate] = {}
     tables: dict[int, set[str]] = {}
     for source in sources:
         for item in _walk_source(Path(source), scan.notes):
             if isinstance(item, Candidate):
-                candidates.append(item)
+                # The same file reached twice (a source given twice, or inside another) counts once.
+                candidates.setdefault((str(item.origin.path.resolve()), item.origin.member), item)
             else:
                 _read_table(item, tables, scan.names)
-    for candidate in candidates:
+    for candidate in candidates.values():
         scan.sizes[candidate.origin] = candidate.size
-    scan.assignment = _assign(candidates, tables, wanted, scan.notes)
+    scan.assignment = _assign(list(candidates.values()), tables, wanted, scan.notes)
     if not scan.assignment:
-        raise DorsumError(_nothing_recognised(sources, candidates, tables))
+        raise DorsumError(_nothing_recognised(sources, list(candidates.values()), tables))
     return scan
 
 
