@@ -395,3 +395,24 @@ def test_the_temporary_folder_of_a_killed_import_is_removed_by_the_next(tmp_path
     assert [p.name for p in atlases_dir().iterdir()] == ["bp"]
     assert sorted(fake.files) == [L4] and len(fake.files[L4]) == 1
     assert "ignored" not in capsys.readouterr().out
+
+
+def test_sigterm_during_the_build_unwinds_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    class Terminated(FakeBuilder):
+        def build_atlas_from_files(self, files, out, *, progress=lambda s, f: None):
+            make_atlas(out)
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` from another terminal
+            raise AssertionError("SIGTERM did not stop the import")
+
+    monkeypatch.setattr(install, "_builder", Terminated)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "FMA13075.obj").write_text(obj_text())
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(["atlas", "import", str(src)]) == 130
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored afterwards
+    assert "interrupted" in capsys.readouterr().err
+    assert leftovers() == []
