@@ -9,10 +9,12 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from viewer.app.export import ExportOptions
 from viewer.app.window import MainWindow
 from viewer.atlas import load_atlas
 from viewer.atlases import atlases_dir
 from viewer.model import SceneModel
+from viewer.output import read_png_credits
 
 PARTS = {"descending": "Descending part of trapezius", "ascending": "Ascending part of right trapezius"}
 
@@ -41,7 +43,7 @@ def open_window(qtbot, folder: Path) -> MainWindow:
     return window
 
 
-def test_atlas_menu_lists_installed_atlases_and_switches_the_scene(qtbot, fixture_atlas_dir):
+def test_atlas_menu_lists_installed_atlases_and_switches_the_scene(qtbot, fixture_atlas_dir, tmp_path):
     shutil.copytree(fixture_atlas_dir, atlases_dir() / "fx")
     parts_atlas(atlases_dir() / "parts", fixture_atlas_dir)
     window = open_window(qtbot, atlases_dir() / "fx")
@@ -66,6 +68,10 @@ def test_atlas_menu_lists_installed_atlases_and_switches_the_scene(qtbot, fixtur
     pixels = np.asarray(successor.plotter.screenshot(return_img=True))[..., :3].astype(int)
     red = (pixels[..., 0] > 120) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
     assert red.mean() > 0.05
+    # Its screenshots carry the atlas's credits.
+    shot = tmp_path / "gui.png"
+    assert successor.save_screenshot(shot, ExportOptions(size=(240, 180)))
+    assert read_png_credits(shot) == ["made by the tests"]
     # Choosing the atlas already shown changes nothing.
     successor.atlas_actions["parts"].trigger()
     assert successor.successor is None and successor.isVisible()
