@@ -141,6 +141,7 @@ def test_muscle_side_names_every_part_of_a_split_muscle(fixture_atlas_dir, tmp_p
     assert model.is_visible("mf_right")
     with pytest.raises(DorsumError, match="unknown layer or structure 'multifidus_middle'"):
         model.resolve("multifidus_middle")
+    assert model.resolve("deep_group_right") == ("mf_right",)  # <group>_<side>
     with pytest.raises(DorsumError):
         model.resolve("sheet_left")  # sheet is a midline muscle: nothing on the left
 

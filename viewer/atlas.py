@@ -135,7 +135,8 @@ class Atlas:
         return tuple(s for s in self.structures if s.muscle == muscle)
 
     def ids_named(self, name: str) -> tuple[str, ...]:
-        """Structure ids named by a layer, a structure id, a muscle, a group, or ``<muscle>_<side>``.
+        """Structure ids named by a layer, a structure id, a muscle, a group, or ``<muscle>_<side>``
+        (also ``<group>_<side>``).
 
         ``<muscle>_<side>`` (``longissimus_left``) names every structure of that muscle on that side,
         so names written for one atlas work on another that splits the muscle into parts
@@ -147,9 +148,12 @@ class Atlas:
             ids = tuple(s.id for s in self.structures if getattr(s, attribute) == name)
             if ids:
                 return ids
-        muscle, _, side = name.rpartition("_")
-        if muscle and side in SIDES:
-            return tuple(s.id for s in self.structures if s.muscle == muscle and s.side == side)
+        whole, _, side = name.rpartition("_")
+        if whole and side in SIDES:
+            for attribute in ("muscle", "group"):  # longissimus_left, then erector_spinae_left
+                ids = tuple(s.id for s in self.structures if getattr(s, attribute) == whole and s.side == side)
+                if ids:
+                    return ids
         return ()
 
     @property
