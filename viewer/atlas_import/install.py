@@ -98,10 +98,12 @@ def import_atlas(sources: Sequence[Path], name: str, *, overwrite: bool = False,
     # Progress starts only now: every mistake a user can make has been reported as one line.
     with _created_folders(target.parent) as parent, _terminate_as_interrupt():
         _remove_stale_staging(parent)
-        _check_disk_space(parent, required_bytes(scan))
-        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+        needed = required_bytes(scan)
+        _check_disk_space(parent, needed)
+        with _disk_errors(parent, needed):
+            staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
         try:
-            with _disk_errors(parent, required_bytes(scan)):
+            with _disk_errors(parent, needed):
                 if scan.extract_bytes:
                     progress("extracting", 0.0)
                 files = scan.materialise(staging / "sources")
