@@ -16,7 +16,7 @@ from viewer.atlases import atlases_dir
 from viewer.model import SceneModel
 from viewer.output import read_png_credits
 
-PARTS = {"descending": "Descending part of trapezius", "ascending": "Ascending part of right trapezius"}
+PARTS = {"descending": "Trapezius, descending part", "ascending": "Ascending part of right trapezius"}
 
 
 def parts_atlas(root: Path, fixture_atlas_dir: Path) -> Path:
@@ -82,9 +82,10 @@ def test_layers_tree_groups_parts_under_their_muscle(qtbot, fixture_atlas_dir, t
     panel = window.layers_panel
     muscle = panel.muscle_items[("superficial", "trapezius")]
     assert muscle.text(0) == "Trapezius"
-    assert [muscle.child(i).text(0) for i in range(muscle.childCount())] == list(PARTS.values())[:1] + [
-        "Ascending part of trapezius"]
-    descending = panel.part_items[("superficial", "trapezius", "Descending part of trapezius")]
+    # Part rows drop the muscle's name where it leads ("Trapezius, descending part") and the side.
+    assert [muscle.child(i).text(0) for i in range(muscle.childCount())] == ["Descending part",
+                                                                              "Ascending part of trapezius"]
+    descending = panel.part_items[("superficial", "trapezius", "Trapezius, descending part")]
     assert [descending.child(i).text(0) for i in range(descending.childCount())] == ["Left", "Right"]
     descending.setCheckState(0, Qt.CheckState.Unchecked)  # hide the descending part, both sides
     model = window.model

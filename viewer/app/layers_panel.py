@@ -110,7 +110,8 @@ class LayersPanel(QWidget):
                         item = self._item(muscle_item, structure_title(members_of_part[0]), [members_of_part[0].id], None)
                         self.structure_items[members_of_part[0].id] = item
                         continue
-                    part_item = self._item(muscle_item, part, [s.id for s in members_of_part], None)
+                    part_item = self._item(muscle_item, _part_label(part, label), [s.id for s in members_of_part], None)
+                    part_item.setToolTip(0, part)
                     self.part_items[(layer.name, muscle, part)] = part_item
                     self._side_rows(part_item, members_of_part)
             layer_item.setExpanded(True)
@@ -251,6 +252,15 @@ def _parts(structures: list) -> dict[str, list]:
     for structure in structures:
         parts.setdefault(_muscle_label(structure.muscle, [structure]), []).append(structure)
     return parts
+
+
+def _part_label(part: str, muscle_label: str) -> str:
+    """A part's row under its muscle row: "Trapezius, descending part" -> "Descending part"."""
+    prefix = f"{muscle_label}, "
+    if part.lower().startswith(prefix.lower()) and len(part) > len(prefix):
+        rest = part[len(prefix):]
+        return rest[:1].upper() + rest[1:]
+    return part
 
 
 def _muscle_name(muscle: str, structures: list) -> str:
