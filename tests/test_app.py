@@ -387,3 +387,161 @@ def test_cli_without_window_imports_no_qt():
             "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyvistaqt'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_view_on_an_unreachable_display_is_one_line_exit_2(fixture_atlas_dir):
+    # DISPLAY names an X server that is not there (an SSH session without -X, a stale variable).
+    env = {**os.environ, "DISPLAY": ":987", "QT_QPA_PLATFORM": "xcb"}
+    env.pop("WAYLAND_DISPLAY", None)
+    result = subprocess.run([sys.executable, "-m", "viewer.cli", "view", "--atlas", str(fixture_atlas_dir)],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "cannot reach the X display ':987'" in result.stderr
+    assert "ssh -X" in result.stderr and "dorsum shot" in result.stderr
+
+
+def test_layer_keys_and_menu_after_show_only(qtbot, window):
+    """After "Show only", keys 1-4 and the Layers menu show and hide what they name, ticks follow."""
+    panel = window.layers_panel
+    panel.show_only_items([panel.structure_items["mf_left"]])
+    assert window.model.visible_ids() == ("mf_left",)
+
+    def state(layer: str) -> tuple[bool, bool, bool]:
+        """(drawn, menu ticked, tree row checked or partly checked) of a layer."""
+        drawn = any(window.renderer.actor(sid).visibility for sid in window.model.resolve(layer))
+        ticked = window.layer_actions[layer].isChecked()
+        checked = panel.layer_items[layer].checkState(0) != Qt.CheckState.Unchecked
+        return drawn, ticked, checked
+
+    assert state("superficial") == (False, False, False)
+    assert state("deep") == (True, True, True)
+    entries = window.undo_stack.count()
+    window.plotter.interactor.setFocus()
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_1)  # the superficial layer comes back
+    assert state("superficial") == (True, True, True)
+    assert colour_fraction(view_pixels(window), RED) > 0.05
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_1)
+    assert state("superficial") == (False, False, False)
+    assert colour_fraction(view_pixels(window), RED) == 0.0
+    window.layer_actions["intermediate"].trigger()  # Layers > Show intermediate
+    assert state("intermediate") == (True, True, True)
+    assert colour_fraction(view_pixels(window), GREEN) > 0.01
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_3)  # deep (only the left multifidus) hides
+    assert state("deep") == (False, False, False)
+    qtbot.keyClick(window.plotter.interactor, Qt.Key.Key_3)  # and comes back as it was
+    assert state("deep") == (True, True, True)
+    assert window.model.is_visible("mf_left") and not window.model.is_visible("mf_right")
+    assert window.undo_stack.count() == entries + 5  # one entry per key or menu press, none empty
+    for layer in window.model.atlas.layer_names:
+        assert state(layer)[0] == state(layer)[1] == state(layer)[2]
+    window.undo_action.trigger()
+    assert state("deep") == (False, False, False) and window.layer_actions["deep"].isChecked() is False
+
+
+LAYER_HUES = {"Sheet": RED, "Column": GREEN, "Mf Left": BLUE, "Mf Right": BLUE}
+
+
+def labels_on(qtbot, window: MainWindow) -> list:
+    """Turn the live labels on and return what they placed (text, anchor x, y in view pixels)."""
+    window.set_labels_shown(True)
+    qtbot.waitUntil(lambda: bool(window.live_labels.layout.placed), timeout=30000)
+    return [(label.text, *label.anchor) for label in window.live_labels.layout.placed]
+
+
+def hue_at(pixels: np.ndarray, x: float, y: float) -> tuple[int, int, int] | None:
+    """The fixture layer colour at view pixel (x, y), or None."""
+    spot = pixels[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2]
+    for colour in (RED, GREEN, BLUE):
+        if colour_fraction(spot, colour) == 1.0:
+            return colour
+    return None
+
+
+def hue_around(pixels: np.ndarray, x: float, y: float, radius: int = 7) -> tuple[int, int, int] | None:
+    """The fixture layer colour that most of a ring around (x, y) shows (the anchor dot and leader line
+    of a saved picture cover the point itself), or None if no colour has most of it."""
+    angles = np.linspace(0.0, 2.0 * np.pi, 32, endpoint=False)
+    ring = [hue_at(pixels, x + radius * np.cos(a), y + radius * np.sin(a)) for a in angles]
+    best = max((RED, GREEN, BLUE), key=ring.count)
+    return best if ring.count(best) >= 0.6 * len(ring) else None
+
+
+@pytest.mark.parametrize("setting", ["all shown", "superficial hidden", "superficial see-through"])
+def test_live_labels_name_only_what_is_seen_where_it_is_seen(qtbot, window, setting):
+    if setting == "superficial hidden":
+        window.layers_panel.toggle_layer("superficial")
+    elif setting == "superficial see-through":
+        window.layers_panel.opacity_sliders["superficial"].setValue(30)
+    window.set_view("posterior")
+    placed = labels_on(qtbot, window)
+    window.set_labels_shown(False)
+    pixels = view_pixels(window)  # the same camera, without the labels drawn over it
+    assert placed
+    for text, x, y in placed:
+        if setting == "superficial see-through" and text != "Sheet":
+            # Seen through the 30% sheet: the colour there is mixed; the structure behind is the one named.
+            continue
+        assert hue_at(pixels, x, y) == LAYER_HUES[text], f"{text} points at something else"
+    texts = {text for text, _, _ in placed}
+    if setting == "all shown":
+        assert texts == {"Sheet"}  # the sheet covers everything else from behind
+    elif setting == "superficial hidden":
+        assert "Sheet" not in texts and "Column" in texts
+    else:
+        assert "Sheet" not in texts  # less than half opaque: the labels go to what is seen through it
+
+
+def test_live_and_saved_labels_come_from_one_engine(qtbot, window, monkeypatch):
+    import viewer.figures.figure as figure_module
+    import viewer.figures.labels as labels_module
+
+    window.layers_panel.toggle_layer("superficial")
+    window.set_view("posterolateral_left")
+    live = {text for text, _, _ in labels_on(qtbot, window)}
+    calls = []
+    engine = labels_module.place_visible_labels
+
+    def spy(*args, **kwargs):
+        calls.append(engine(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(figure_module, "place_visible_labels", spy)
+    width, height = window.plotter.window_size
+    saved = window.render_pixels(ExportOptions(size=(width, height), labels=True))
+    assert len(calls) == 1 and saved.shape == (height, width, 3)
+    layout, hidden = calls[0]
+    assert {label.text for label in layout.placed} == live
+    for label in layout.placed:  # anchored on the named structure's own pixels in the saved picture too
+        assert hue_around(saved, *label.anchor) == LAYER_HUES[label.text]
+
+
+def test_reopened_state_has_the_saved_framing_and_labels(qtbot, window, fixture_atlas_dir, tmp_path):
+    from viewer.app.main import open_window
+    from viewer.cli import build_parser
+    from viewer.session import save_session, scene_from_args
+
+    window.set_view("posterior")
+    window.layers_panel.toggle_layer("superficial")  # framing kept from before: the view is still "posterior"
+    placed = labels_on(qtbot, window)
+    saved = window.session()
+    assert saved.labels and saved.camera.view == "posterior"
+    path = save_session(tmp_path / "lecture.toml", saved)
+
+    args = build_parser().parse_args(["view", "--atlas", str(fixture_atlas_dir), "--state", str(path)])
+    model, options, session = scene_from_args(args)
+    other = open_window(model, view=options.view, session=session, state_path=path)  # `dorsum view --state`
+    other.resize(window.size())
+    qtbot.addWidget(other, before_close_func=lambda w: w.undo_stack.setClean())
+    other.show()
+    qtbot.waitExposed(other)
+    qtbot.wait(200)
+    QApplication.processEvents()
+    camera = other.renderer.camera
+    for field in ("position", "focal_point", "up"):
+        assert np.allclose(getattr(camera, field), getattr(saved.camera, field), atol=1e-6), field
+    assert other.labels_shown and other.labels_action.isChecked()
+    qtbot.waitUntil(lambda: bool(other.live_labels.layout.placed), timeout=30000)
+    reopened = [(label.text, *label.anchor) for label in other.live_labels.layout.placed]
+    assert [text for text, _, _ in reopened] == [text for text, _, _ in placed]
+    assert np.allclose([xy for _, *xy in reopened], [xy for _, *xy in placed], atol=1.0)

@@ -28,3 +28,16 @@ def test_build_refuses_to_replace_an_atlas_without_overwrite(fixture_atlas_dir, 
     assert main(["atlas", "build", "--out", str(target)]) == 2
     assert "folder is not empty; pass --overwrite" in capsys.readouterr().err
     assert sorted(p.name for p in target.iterdir()) == before
+
+
+def test_build_without_the_atlas_extra_is_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    # What a plain `pip install .` looks like to the builder: the simulator package is absent.
+    monkeypatch.setitem(sys.modules, "mujoco", None)
+    target = tmp_path / "atlas"
+    assert main(["atlas", "build", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "mujoco is missing" in err and "pip install 'dorsum[atlas]'" in err
+    assert not target.exists()

@@ -108,3 +108,32 @@ def test_shot_rejects_unknown_label_names(fixture_atlas_dir, tmp_path, capsys):
     assert main(["shot", "--atlas", str(fixture_atlas_dir), "--out", str(out), "--labels", "gluteus"]) == 2
     assert "unknown layer or structure 'gluteus'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_live_labels_of_the_real_back_skip_the_covered_deep_muscles(real_atlas):
+    """The lecturer's case: all layers shown, from behind; the deep muscles lie under the trapezius."""
+    from viewer.app.labels import live_label_layout
+    from viewer.figures.figure import StructureIndexRenderer
+    from viewer.model import SceneModel
+    from viewer.render import SceneRenderer, offscreen_plotter
+
+    model = SceneModel(real_atlas)
+    size = (900, 780)
+    plotter = offscreen_plotter(size)
+    renderer = SceneRenderer(plotter, model)
+    index = StructureIndexRenderer(real_atlas)
+    try:
+        renderer.set_view("posterior")
+        layout, hidden = live_label_layout(model, renderer, index, size)
+        seen = index.index_image(model, renderer.camera, size)
+    finally:
+        index.close()
+        renderer.close()
+        plotter.close()
+    texts = [label.text for label in layout.placed]
+    assert "Trapezius" in texts and "Latissimus dorsi" in texts
+    assert "Multifidus" not in texts and "Rotatores" not in texts
+    assert {"Multifidus", "Rotatores"} <= set(hidden)
+    for label in layout.placed:  # each leader ends on a pixel where its muscle is the visible surface
+        x, y = (int(v) for v in label.anchor)
+        assert real_atlas.structures[seen[y, x]].name == label.text

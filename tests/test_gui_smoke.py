@@ -89,3 +89,41 @@ def test_dorsum_view_with_state_opens_draws_and_closes(x_display, fixture_atlas_
             raise
     assert process.returncode == 0, err
     assert "Traceback" not in err
+
+
+QUIT_AND_DISCARD = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+import viewer.app.main as main
+from viewer.cli import build_parser
+
+args = build_parser().parse_args(["view", "--atlas", sys.argv[1]])
+show = main.MainWindow.show
+
+def show_then_quit(window):
+    show(window)
+    def edit_and_quit():
+        window.layers_panel.toggle_layer("deep")  # an unsaved change: closing asks
+        def discard():
+            box = QApplication.activeModalWidget()
+            if isinstance(box, QMessageBox):
+                box.button(QMessageBox.StandardButton.Discard).click()
+            else:
+                QTimer.singleShot(100, discard)  # the question is not up yet
+        QTimer.singleShot(100, discard)
+        next(a for a in window.actions() if a.text() == "&Quit").trigger()  # File > Quit
+    QTimer.singleShot(500, edit_and_quit)
+
+main.MainWindow.show = show_then_quit
+sys.exit(main.run_app(args))
+"""
+
+
+def test_file_quit_discard_closes_without_a_traceback(x_display, fixture_atlas_dir):
+    env = {**os.environ, "DISPLAY": x_display, "QT_QPA_PLATFORM": "xcb"}
+    env.pop("WAYLAND_DISPLAY", None)
+    result = subprocess.run([sys.executable, "-c", QUIT_AND_DISCARD, str(fixture_atlas_dir)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr, result.stderr

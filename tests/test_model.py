@@ -121,3 +121,15 @@ def test_vertex_colours_emit_once_and_check_shape(model):
     assert [c.args[0] for c in slot.call_args_list] == [("mf_left",), ("mf_left",)]
     with pytest.raises(ValueError, match=r"expected \(%d, 3\)" % n):
         model.set_vertex_colours("mf_left", colours[:-1])
+
+
+def test_show_layer_after_show_only_always_changes_the_picture(fixture_atlas):
+    model = SceneModel(fixture_atlas)
+    model.show_only(["mf_left"])
+    assert not model.layer_shown("superficial") and model.layer_shown("deep")
+    model.show_layer("superficial", True)  # its structures were hidden one by one: all come back
+    assert model.is_visible("sheet") and model.layer_shown("superficial")
+    model.show_layer("deep", False)
+    assert not model.layer_shown("deep")
+    model.show_layer("deep", True)  # keeps which of its structures were on
+    assert model.is_visible("mf_left") and not model.is_visible("mf_right")

@@ -200,3 +200,71 @@ def test_shot_with_bad_state_is_one_line_exit_2(fixture_atlas_dir, tmp_path):
 def test_camera_state_fields_match_render_camera():
     state = CameraState((1.0, 2.0, 3.0), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), 20.0, view="posterior")
     assert Camera(**state.camera_fields()) == Camera((1.0, 2.0, 3.0), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), 20.0)
+
+
+DEGENERATE_CAMERAS = {
+    "position is the focal point": ("[10.0, 20.0, 30.0]", "[10.0, 20.0, 30.0]", "[0.0, 0.0, 1.0]",
+                                    "is the focal point"),
+    "up along the view": ("[0.0, -900.0, 0.0]", "[0.0, 0.0, 0.0]", "[0.0, 1.0, 0.0]", "parallel to the view"),
+    "up nearly along the view": ("[0.0, 0.0, 900.0]", "[0.0, 0.0, 0.0]", "[0.0, 0.001, -1.0]", "parallel to the view"),
+    "no up": ("[0.0, -900.0, 0.0]", "[0.0, 0.0, 0.0]", "[0.0, 0.0, 0.0]", "camera up is [0, 0, 0]"),
+}
+
+
+@pytest.mark.parametrize("command", ["shot", "view"])
+@pytest.mark.parametrize("case", list(DEGENERATE_CAMERAS))
+def test_degenerate_camera_is_refused_when_the_state_is_loaded(fixture_atlas_dir, tmp_path, command, case):
+    position, focal_point, up, message = DEGENERATE_CAMERAS[case]
+    state = tmp_path / "s.toml"
+    state.write_text(f"format = 1\n[camera]\nposition = {position}\nfocal_point = {focal_point}\n"
+                     f"up = {up}\nview_angle = 20.0\n")
+    out = tmp_path / "x.png"
+    extra = ["--out", str(out)] if command == "shot" else []
+    result = subprocess.run([sys.executable, "-m", "viewer.cli", command, "--atlas", str(fixture_atlas_dir),
+                             "--state", str(state), *extra],
+                            capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"dorsum {command}: error: {state}: not a valid state file: camera")
+    assert message in result.stderr
+    assert not out.exists()
+
+
+def test_a_sound_camera_loads(tmp_path):
+    state = tmp_path / "s.toml"
+    state.write_text("format = 1\n[camera]\nposition = [0.0, 0.0, 900.0]\nfocal_point = [0.0, 0.0, 0.0]\n"
+                     "up = [0.0, 0.01, 1.0]\nview_angle = 20.0\n")
+    with pytest.raises(DorsumError, match="parallel to the view"):
+        load_session(state)
+    state.write_text(state.read_text().replace("[0.0, 0.01, 1.0]", "[0.0, 1.0, 0.1]"))
+    assert load_session(state).camera.up == (0.0, 1.0, 0.1)
+
+
+def test_labels_switch_round_trips_and_shot_labels_like_the_view(fixture_atlas_dir, fixture_atlas, tmp_path):
+    from PIL import Image
+
+    model = SceneModel(fixture_atlas)
+    model.set_layer_visible("superficial", False)
+    state = save_session(tmp_path / "labelled.toml", capture_session(model, CAMERA, labels=True))
+    assert "labels = true" in state.read_text()
+    assert load_session(state).labels is True
+    plain_state = save_session(tmp_path / "plain.toml", capture_session(model, CAMERA))
+    assert load_session(plain_state).labels is False and "labels" not in plain_state.read_text()
+
+    def shot(path: Path) -> np.ndarray:
+        out = tmp_path / f"{path.stem}.png"
+        assert main(["shot", "--atlas", str(fixture_atlas_dir), "--state", str(path), "--size", "480x320",
+                     "--out", str(out)]) == 0
+        return np.asarray(Image.open(out).convert("RGB")).astype(int)
+
+    labelled, plain = shot(state), shot(plain_state)
+    empty = (plain >= 250).all(axis=-1).all(axis=0)  # columns where the plain picture is white
+    dark = (labelled.max(axis=-1) < 120) & (np.ptp(labelled, axis=-1) < 20)
+    assert dark[:, empty].sum() > 40  # label text beside the body
+
+
+def test_labels_must_be_true_or_false(tmp_path):
+    state = tmp_path / "s.toml"
+    state.write_text('format = 1\nlabels = "yes"\n')
+    with pytest.raises(DorsumError, match="labels must be true or false"):
+        load_session(state)

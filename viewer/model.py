@@ -74,6 +74,25 @@ class SceneModel:
     def structure_visible(self, structure_id: str) -> bool:
         return self._visible[self._structure(structure_id)]
 
+    def layer_shown(self, layer: str) -> bool:
+        """Whether any structure of ``layer`` is drawn (what a menu tick or a tree check box shows)."""
+        return any(self.is_visible(sid) for sid in self.resolve(self._layer(layer)))
+
+    def show_layer(self, layer: str, shown: bool) -> None:
+        """Show or hide a layer as the user means it, so that the picture always changes.
+
+        Hiding turns the layer's flag off and keeps which of its structures are on. Showing turns it
+        on and, when none of its structures would then be drawn (e.g. after "Show only" of another
+        layer hid them one by one), shows all of them.
+        """
+        ids = self.resolve(self._layer(layer))
+        with self.batch():
+            self.set_layer_visible(layer, shown)
+            if shown and not any(self._visible[sid] for sid in ids):
+                for sid in ids:
+                    self._visible[sid] = True
+                self._emit("visibility", ids)
+
     def set_layer_visible(self, layer: str, visible: bool) -> None:
         self._layer_visible[self._layer(layer)] = bool(visible)
         self._emit("visibility", self.resolve(layer))

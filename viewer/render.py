@@ -34,7 +34,8 @@ class RenderSettings:
     silhouettes: bool = False
     view_angle: float = 20.0
     supersample: int = 2
-    highlight_colour: str = "#ffd23f"
+    # Blue, the one hue no tissue in the atlas has: never read as fat (yellow) or bone (beige).
+    highlight_colour: str = "#1e8cff"
     specular: float = 0.25
 
 
@@ -83,6 +84,7 @@ class SceneRenderer:
         self._actors: dict[str, pv.Actor] = {}
         self._normal_ops: dict[str, sp.csr_matrix] = {}
         self._silhouettes: dict[str, Any] = {}
+        self._outline: tuple[str, Any] | None = None  # (structure id, silhouette actor) of the highlight
         plotter.set_background(settings.background)
         plotter.renderer.SetUseDepthPeeling(False)
         plotter.renderer.SetMaximumNumberOfPeels(4)
@@ -166,13 +168,33 @@ class SceneRenderer:
     def _on_highlight(self, _sid: str | None) -> None:
         for sid in self._actors:
             self._apply_colour(sid)
+        self._apply_outline()
         self._render()
+
+    def _apply_outline(self) -> None:
+        """A blue outline around the highlighted structure (its silhouette as the camera sees it)."""
+        sid = self.model.highlight
+        if self._outline is not None and self._outline[0] != sid:
+            self.plotter.remove_actor(self._outline[1], render=False)
+            self._outline = None
+        if sid is not None and self._outline is None:
+            actor = self.plotter.add_silhouette(self._meshes[sid], color=self.settings.highlight_colour,
+                                                line_width=3.0)
+            # Pull the outline toward the camera so the surface it outlines does not hide half of it.
+            actor.mapper.SetResolveCoincidentTopologyToPolygonOffset()
+            actor.mapper.SetRelativeCoincidentTopologyLineOffsetParameters(-2.0, -200.0)
+            actor.SetPickable(False)
+            self._outline = (sid, actor)
+        if self._outline is not None:
+            self._outline[1].visibility = self.model.is_visible(sid)
 
     def _apply_visibility(self, sid: str) -> None:
         visible = self.model.is_visible(sid)
         self._actors[sid].visibility = visible
         if sid in self._silhouettes:
             self._silhouettes[sid].visibility = visible
+        if self._outline is not None and self._outline[0] == sid:
+            self._outline[1].visibility = visible
 
     def _apply_opacity(self, sid: str) -> None:
         self._actors[sid].prop.opacity = self.model.opacity(sid)
@@ -183,16 +205,18 @@ class SceneRenderer:
         actor = self._actors[sid]
         actor.prop.color = tuple(colour)
         if self.settings.lighting != "flat":
-            actor.prop.ambient = 0.25 if highlighted else 0.0
-        self._apply_vertex_colours(sid, highlighted)
+            actor.prop.ambient = 0.1 if highlighted else 0.0
+        self._apply_vertex_colours(sid)
 
-    def _apply_vertex_colours(self, sid: str, highlighted: bool) -> None:
+    def _apply_vertex_colours(self, sid: str) -> None:
         colours = self.model.vertex_colours(sid)
         mapper = self._actors[sid].mapper
         if colours is None:
             mapper.ScalarVisibilityOff()
             return
-        rgb = np.round(self._highlighted(colours, highlighted) * 255.0).astype(np.uint8)
+        # No tint over per-vertex colours: they carry meaning (fat yellow where the muscle wastes),
+        # so a highlighted wasted muscle is marked by its outline and keeps its true colours.
+        rgb = np.round(colours * 255.0).astype(np.uint8)
         self._meshes[sid].point_data[_VERTEX_COLOURS] = rgb
         mapper.SetScalarModeToUsePointFieldData()
         mapper.SelectColorArray(_VERTEX_COLOURS)
@@ -200,9 +224,10 @@ class SceneRenderer:
         mapper.ScalarVisibilityOn()
 
     def _highlighted(self, colour: np.ndarray, highlighted: bool) -> np.ndarray:
+        # A blue tint, far in hue from fat yellow and bone beige; the outline marks it as well.
         if not highlighted:
             return colour
-        return 0.45 * colour + 0.55 * np.array(parse_colour("highlight", self.settings.highlight_colour))
+        return 0.7 * colour + 0.3 * np.array(parse_colour("highlight", self.settings.highlight_colour))
 
     def _update_depth_peeling(self) -> None:
         # Depth peeling costs several passes on a CPU renderer: only when something is translucent.

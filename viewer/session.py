@@ -9,6 +9,7 @@ The file keeps only what differs from the atlas defaults for single structures, 
 
     format = 1
     atlas = "Dorsum back 0.1"
+    labels = true
 
     [camera]
     position = [0.0, -1500.0, 1100.0]
@@ -95,6 +96,8 @@ class Session:
     highlight : id of the highlighted structure, or None.
     atrophy : the atrophy parameters as plain data (field -> value), or None for a healthy spine.
     atlas : "name version" of the atlas the session was made with (informative).
+    labels : whether the visible muscles are labelled (key N in the viewer; ``dorsum shot --state``
+        then labels them too).
     """
 
     camera: CameraState | None = None
@@ -103,6 +106,7 @@ class Session:
     highlight: str | None = None
     atrophy: Mapping[str, Any] | None = None
     atlas: str = ""
+    labels: bool = False
 
     def without_camera(self) -> Session:
         return dataclasses.replace(self, camera=None)
@@ -117,8 +121,9 @@ def camera_state(camera: CameraLike, view: str | None = None) -> CameraState:
     )
 
 
-def capture_session(model: SceneModel, camera: CameraLike | None = None, view: str | None = None) -> Session:
-    """The current state of ``model`` (and ``camera``, if given) as a :class:`Session`."""
+def capture_session(model: SceneModel, camera: CameraLike | None = None, view: str | None = None,
+                    labels: bool = False) -> Session:
+    """The current state of ``model`` (and ``camera`` and the labels switch, if given) as a :class:`Session`."""
     atlas = model.atlas
     layers = {name: LayerState(model.layer_visible(name), model.layer_opacity(name)) for name in atlas.layer_names}
     structures = {}
@@ -129,7 +134,7 @@ def capture_session(model: SceneModel, camera: CameraLike | None = None, view: s
     return Session(
         camera=None if camera is None else camera_state(camera, view),
         layers=layers, structures=structures, highlight=model.highlight,
-        atrophy=atrophy_to_dict(model.atrophy), atlas=f"{atlas.name} {atlas.version}",
+        atrophy=atrophy_to_dict(model.atrophy), atlas=f"{atlas.name} {atlas.version}", labels=bool(labels),
     )
 
 
@@ -239,6 +244,8 @@ def session_to_toml(session: Session) -> dict[str, Any]:
         document["atlas"] = session.atlas
     if session.highlight is not None:
         document["highlight"] = session.highlight
+    if session.labels:
+        document["labels"] = True
     if session.camera is not None:
         camera = {key: _plain(value) for key, value in session.camera.camera_fields().items()}
         if session.camera.view is not None:
@@ -304,7 +311,8 @@ def load_session(path: str | Path) -> Session:
 
 def session_from_toml(data: Mapping[str, Any]) -> Session:
     """Build a session from its TOML document; raises ValueError naming the bad entry."""
-    _check_keys("the file", data, {"format", "atlas", "highlight", "camera", "layers", "structures", "atrophy"})
+    _check_keys("the file", data, {"format", "atlas", "highlight", "labels", "camera", "layers", "structures",
+                                   "atrophy"})
     if data.get("format") != SESSION_FORMAT:
         raise ValueError(f"format is {data.get('format')!r}; this dorsum reads format {SESSION_FORMAT}")
     camera = None
@@ -320,6 +328,7 @@ def session_from_toml(data: Mapping[str, Any]) -> Session:
             up=_vector(entry["up"], "camera up"),
             view_angle=_number(entry["view_angle"], "camera view_angle", 1.0, 179.0), view=view,
         )
+        check_camera(camera)
     layers = {}
     for name, entry in _table("layers", data.get("layers", {})).items():
         entry = _table(f"[layers.{name}]", entry)
@@ -341,8 +350,9 @@ def session_from_toml(data: Mapping[str, Any]) -> Session:
     atlas = data.get("atlas", "")
     if not isinstance(atlas, str):
         raise ValueError(f"atlas must be text, not {atlas!r}")
+    labels = _bool(data.get("labels", False), "labels")
     return Session(camera=camera, layers=layers, structures=structures, highlight=highlight, atrophy=atrophy,
-                   atlas=atlas)
+                   atlas=atlas, labels=labels)
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -385,6 +395,26 @@ def _session_atlas(session: Session | None) -> Path | None:
     from viewer.atlases import find_atlas_by_label
 
     return find_atlas_by_label(session.atlas)
+
+
+def check_camera(camera: CameraLike) -> None:
+    """Raise ValueError if ``camera`` cannot show anything (the picture would be blank).
+
+    The camera must stand away from its focal point (at least 1 mm, the atlas unit) and its up
+    vector must have a length and point across the view direction (at least 1 degree off it).
+    """
+    direction = [f - p for f, p in zip(camera.focal_point, camera.position)]
+    distance = math.hypot(*direction)
+    if distance < 1.0:
+        raise ValueError(f"camera position {list(camera.position)} is the focal point (or under 1 mm from it), "
+                         "so the camera looks nowhere; put the camera away from the focal point")
+    up_length = math.hypot(*camera.up)
+    if up_length < 1e-9:
+        raise ValueError("camera up is [0, 0, 0]; give the direction that is up in the picture, e.g. [0, 0, 1]")
+    cosine = sum(d * u for d, u in zip(direction, camera.up)) / (distance * up_length)
+    if abs(cosine) > math.cos(math.radians(1.0)):
+        raise ValueError(f"camera up {list(camera.up)} is parallel to the view direction, so the picture has "
+                         "no up; give an up at right angles to the view, e.g. [0, 0, 1] for a view from behind")
 
 
 # -- plain data helpers ------------------------------------------------------------------------

@@ -7,13 +7,17 @@ This is the only package that imports Qt; nothing outside it imports this packag
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """Open the main window for the scene ``args`` describe and run until it closes; the exit code."""
+def run_app(args: argparse.Namespace, scene: tuple[Any, Any, Any] | None = None) -> int:
+    """Open the main window for the scene ``args`` describe and run until it closes; the exit code.
+
+    ``scene`` is ``viewer.session.scene_from_args(args)`` when the caller has loaded it already.
+    """
     from viewer.app.main import run_app as run
 
-    return run(args)
+    return run(args, scene)
 
 
 def run_scene(model: object, **options: object) -> int:

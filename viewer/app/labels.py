@@ -1,17 +1,19 @@
-"""Leader-line labels on the visible muscles in the live 3D view.
+"""Leader-line labels in the live 3D view, decided by the label engine of the figures.
 
-Each visible muscle gets one anchor on its surface where the camera sees it; the labels are laid out
-in columns beside the body by the lesson figure code (:func:`viewer.figures.labels.layout_labels`,
-the same layout the exports use) and drawn as 2D text and lines over the 3D view.
+What gets a label and where comes from :mod:`viewer.figures.labels` with the structure-index image
+of :class:`viewer.figures.figure.StructureIndexRenderer`, exactly as in saved screenshots and
+``dorsum shot --labels``: only structures the camera sees get a label, each anchored on a pixel
+where its structure is the visible surface. This module only draws that layout, as VTK 2D text and
+lines over the view.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import vtk
 
 from viewer.figures.compose import Box, font
-from viewer.figures.labels import Anchor, LabelLayout, choose_anchors, layout_labels, margin_width
+from viewer.figures.figure import StructureIndexRenderer
+from viewer.figures.labels import LabelLayout, label_targets, margin_width, place_visible_labels
 from viewer.model import SceneModel
 from viewer.render import SceneRenderer
 
@@ -20,69 +22,20 @@ TEXT_RGB = (0.13, 0.13, 0.13)
 LEADER_RGB = (0.16, 0.16, 0.16)
 
 
-def surface_anchor(vertices: np.ndarray, camera_position: np.ndarray, band: float = 0.25) -> np.ndarray:
-    """The point a label of this mesh points to, (3,) mm: the vertex nearest the camera near the
-    line from the camera through the mesh's centre.
-
-    Parameters
-    ----------
-    vertices : (n, 3) float mm, the displayed mesh.
-    camera_position : (3,) mm.
-    band : radius of the search around the camera-to-centre line, as a fraction of the mesh's width.
-    """
-    centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
-    axis = centre - camera_position
-    axis = axis / max(float(np.linalg.norm(axis)), 1e-9)
-    relative = vertices - camera_position
-    along = relative @ axis
-    off_line = np.linalg.norm(relative - np.outer(along, axis), axis=1)
-    # The width, not the length, of a long muscle: the anchor stays over its middle.
-    width = float(np.sort(vertices.max(axis=0) - vertices.min(axis=0))[1])
-    near_line = off_line <= band * width
-    candidates = np.flatnonzero(near_line) if near_line.any() else np.arange(len(vertices))
-    return vertices[candidates[np.argmin(along[candidates])]]
-
-
-def muscle_anchors(model: SceneModel, camera_position: np.ndarray) -> dict[str, list[np.ndarray]]:
-    """Label text -> surface anchors (3,) mm of its visible structures (muscles only, not bones)."""
-    anchors: dict[str, list[np.ndarray]] = {}
-    for sid in model.visible_ids():
-        structure = model.atlas.structure(sid)
-        if structure.kind == "muscle" and model.opacity(sid) > 0.05:
-            anchors.setdefault(muscle_display_name(model, structure.muscle), []).append(
-                surface_anchor(model.vertices(sid), camera_position))
-    return anchors
-
-
-def muscle_display_name(model: SceneModel, muscle: str) -> str:
-    """"Multifidus" for the structures "Multifidus (left)" and "Multifidus (right)"."""
-    name = model.atlas.structures_of_muscle(muscle)[0].name
-    for word in ("(left)", "(right)", ", left", ", right", " left", " right", "(Left)", "(Right)"):
-        name = name.replace(word, "")
-    return name.strip(" ,") or muscle.replace("_", " ").capitalize()
-
-
-def label_layout(model: SceneModel, renderer: SceneRenderer, size: tuple[int, int],
-                 label_px: int = LABEL_PX) -> LabelLayout:
-    """Where the labels of the visible muscles go in a view of ``size`` (w, h) pixels (y down)."""
-    camera = np.asarray(renderer.camera.position, dtype=float)
-    by_text = muscle_anchors(model, camera)
+def live_label_layout(model: SceneModel, renderer: SceneRenderer, index: StructureIndexRenderer,
+                      size: tuple[int, int], label_px: int = LABEL_PX) -> tuple[LabelLayout, tuple[str, ...]]:
+    """Labels of the visible muscles in a view of ``size`` (w, h) pixels (y down), and the texts that
+    got none because too little of them is visible."""
+    targets = label_targets(model, label_all=True)
+    if not targets:
+        return LabelLayout((), ()), ()
     typeface = font(label_px)
     width, height = size
-    if not by_text:
-        return LabelLayout((), ())
-    margin = margin_width(list(by_text), typeface, width)
+    margin = margin_width(list(targets), typeface, width)
     picture = Box(margin, 0, max(1, width - 2 * margin), height)
-    candidates = {}
-    for text, points in by_text.items():
-        pixels = renderer.world_to_pixels(np.asarray(points), size)
-        candidates[text] = [Anchor(i, float(x), float(y), 1) for i, (x, y) in enumerate(pixels)]
-    body_points = np.concatenate([model.vertices(sid)[:: max(1, len(model.vertices(sid)) // 500)]
-                                  for sid in model.visible_ids()])
-    body_x = renderer.world_to_pixels(body_points, size)[:, 0]
-    body = (float(np.clip(body_x.min(), 0, width)), float(np.clip(body_x.max(), 0, width)))
-    chosen = choose_anchors(candidates, width / 2)
-    return layout_labels(chosen, picture, typeface, margin, body)
+    index_image = index.index_image(model, renderer.camera, size)
+    return place_visible_labels(index_image, model.atlas.structure_ids, targets, Box(0, 0, width, height),
+                                picture, typeface, margin)
 
 
 class LiveLabels:
@@ -92,6 +45,9 @@ class LiveLabels:
         self.renderer = renderer
         self.model = model
         self.layout = LabelLayout((), ())
+        #: Texts of visible structures that got no label (too little of them is visible).
+        self.hidden: tuple[str, ...] = ()
+        self._index = StructureIndexRenderer(model.atlas)
         self._actors: list[vtk.vtkProp] = []
 
     def show(self) -> None:
@@ -99,11 +55,14 @@ class LiveLabels:
         size = tuple(int(v) for v in self.renderer.plotter.window_size)
         if min(size) < 32:
             return
-        self.layout = label_layout(self.model, self.renderer, size)
+        self.layout, self.hidden = live_label_layout(self.model, self.renderer, self._index, size)
+        # The index pass rendered in its own GL context: give the window's back before it draws.
+        self.renderer.plotter.ren_win.MakeCurrent()
         height = size[1]
         lines = vtk.vtkPolyData()
         points = vtk.vtkPoints()
         cells = vtk.vtkCellArray()
+        dots = vtk.vtkCellArray()  # the anchor, as in saved pictures
         for label in self.layout.placed:
             text = vtk.vtkTextActor()
             text.SetInput(label.text)
@@ -118,14 +77,17 @@ class LiveLabels:
             start = points.InsertNextPoint(label.start[0], height - label.start[1], 0.0)
             end = points.InsertNextPoint(label.anchor[0], height - label.anchor[1], 0.0)
             cells.InsertNextCell(2, [start, end])
+            dots.InsertNextCell(1, [end])
         lines.SetPoints(points)
         lines.SetLines(cells)
+        lines.SetVerts(dots)
         mapper = vtk.vtkPolyDataMapper2D()
         mapper.SetInputData(lines)
         leaders = vtk.vtkActor2D()
         leaders.SetMapper(mapper)
         leaders.GetProperty().SetColor(*LEADER_RGB)
         leaders.GetProperty().SetLineWidth(1.5)
+        leaders.GetProperty().SetPointSize(5.0)
         leaders.SetPickable(False)
         self._add(leaders)
 
@@ -138,3 +100,9 @@ class LiveLabels:
             self.renderer.plotter.renderer.RemoveViewProp(actor)
         self._actors = []
         self.layout = LabelLayout((), ())
+        self.hidden = ()
+
+    def close(self) -> None:
+        """Remove the labels and release the off-screen index renderer."""
+        self.clear()
+        self._index.close()

@@ -178,10 +178,10 @@ class LayersPanel(QWidget):
         self._edit(f"{'Show' if checked else 'Hide'} {layer} layer", change)
 
     def toggle_layer(self, layer: str) -> None:
-        """Keyboard toggle: flip the layer's own flag, keeping which of its structures are on."""
-        visible = not self.model.layer_visible(layer)
-        self._edit(f"{'Show' if visible else 'Hide'} {layer} layer",
-                   lambda: self.model.set_layer_visible(layer, visible))
+        """Keyboard and menu toggle: hide the layer if any of it is drawn, else show it (see
+        :meth:`SceneModel.show_layer`)."""
+        shown = not self.model.layer_shown(layer)
+        self._edit(f"{'Show' if shown else 'Hide'} {layer} layer", lambda: self.model.show_layer(layer, shown))
 
     def _set_ids_visible(self, ids: tuple[str, ...], visible: bool) -> None:
         with self.model.batch():

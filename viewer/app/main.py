@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -13,30 +14,28 @@ from PySide6.QtWidgets import QApplication
 from viewer.app.window import MainWindow
 from viewer.model import SceneModel
 from viewer.render import Camera
-from viewer.session import scene_from_args
+from viewer.session import Session, scene_from_args
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """Open the window for the scene of ``args`` (atlas, --state, --view, --hide...) until it closes."""
-    model, options, session = scene_from_args(args)
-    camera, camera_view = None, None
-    if options.view is None and session is not None and session.camera is not None:
-        camera, camera_view = Camera(**session.camera.camera_fields()), session.camera.view
-    return run_scene(model, view=options.view, camera=camera, camera_view=camera_view,
+def run_app(args: argparse.Namespace, scene: tuple[Any, Any, Any] | None = None) -> int:
+    """Open the window for the scene of ``args`` (atlas, --state, --view, --hide...) until it closes.
+
+    ``scene`` is ``scene_from_args(args)`` if the caller loaded it before Qt started.
+    """
+    model, options, session = scene if scene is not None else scene_from_args(args)
+    return run_scene(model, view=options.view, session=session,
                      state_path=args.state if session is not None else None)
 
 
 def run_scene(model: SceneModel, *, view: str | None = None, camera: Camera | None = None,
-              camera_view: str | None = None, state_path: Path | None = None) -> int:
-    """Open the window on ``model`` (from ``view`` or ``camera``) until it closes; returns the exit code."""
+              camera_view: str | None = None, session: Session | None = None,
+              state_path: Path | None = None) -> int:
+    """Open the window on ``model`` (see :func:`open_window`) until it closes; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dorsum")
     app.setOrganizationName("Dorsum")
-    window = MainWindow(model, state_path=state_path)
-    if camera is not None:
-        window.set_camera(camera, camera_view)
-    elif view is not None:
-        window.set_view(view)
+    window = open_window(model, view=view, camera=camera, camera_view=camera_view, session=session,
+                         state_path=state_path)
     _fit_to_screen(app, window)
     window.show()
     _quit_on_signals(app, window)
@@ -49,6 +48,25 @@ def _latest(window: MainWindow) -> MainWindow:
     """The window shown now: a switch of atlas replaces the window by its successor."""
     while window.successor is not None:
         window = window.successor
+    return window
+
+
+def open_window(model: SceneModel, *, view: str | None = None, camera: Camera | None = None,
+                camera_view: str | None = None, session: Session | None = None,
+                state_path: Path | None = None) -> MainWindow:
+    """The main window on ``model`` as ``dorsum view [--state FILE] [--view NAME]`` asks (not shown yet).
+
+    A state ``session``'s camera and labels are kept exactly as saved; a preset ``view`` replaces its
+    camera. Without a session, an explicit ``camera`` (named ``camera_view`` if it is a preset's) or
+    the preset ``view``.
+    """
+    window = MainWindow(model, state_path=state_path)
+    if session is not None:
+        window.show_session_view(session, view)
+    elif camera is not None:
+        window.set_camera(camera, camera_view)
+    elif view is not None:
+        window.set_view(view)
     return window
 
 

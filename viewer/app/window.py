@@ -105,6 +105,9 @@ class MainWindow(QMainWindow):
         self.renderer = SceneRenderer(self.plotter, model, settings)
         self.picker = StructurePicker(self.renderer, model, self._show_hover_name)
         self.live_labels = LiveLabels(self.renderer, model)
+        # Labels are laid out once per turn of the event loop, however many changes asked for it.
+        self._labels_timer = QTimer(self, singleShot=True, interval=0)
+        self._labels_timer.timeout.connect(self._show_labels)
         self._preset_camera: Camera | None = None
         self.labels_shown = False
         self._framed_on_show = False
@@ -124,9 +127,11 @@ class MainWindow(QMainWindow):
         for signal in (model.events.visibility, model.events.opacity, model.events.atrophy):
             signal.connect(self._on_model_changed)
         model.events.geometry.connect(self._on_geometry)
-        model.events.highlight.connect(lambda _sid: self.update_status())
+        model.events.highlight.connect(self._on_highlight)
         self.plotter.iren.interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
-        self.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        # Bound methods, not lambdas: Qt drops the connection when the window is deleted (a lambda
+        # would run on the half-deleted window when the stack says "clean" while closing).
+        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self.set_view(DEFAULT_VIEW)
         self.update_status()
         self._update_title()
@@ -354,6 +359,12 @@ class MainWindow(QMainWindow):
     def _on_geometry(self, _ids: tuple[str, ...]) -> None:
         self._refresh_labels()
 
+    def _on_highlight(self, _sid: str | None) -> None:
+        self.update_status()
+
+    def _on_clean_changed(self, _clean: bool) -> None:
+        self._update_title()
+
     def _on_camera_moved(self, *_: object) -> None:
         if self._preset_camera is not None and self.renderer.camera != self._preset_camera:
             self._preset_camera = None
@@ -366,7 +377,7 @@ class MainWindow(QMainWindow):
         """Status bar: what is shown, the view and the atrophy."""
         self.status_label.setText(status_text(self.model, self.current_view()))
         for layer, action in self.layer_actions.items():
-            action.setChecked(self.model.layer_visible(layer))
+            action.setChecked(self.model.layer_shown(layer))  # ticked when some of it is drawn
 
     def _update_title(self) -> None:
         name = self.state_path.name if self.state_path else "untitled view"
@@ -391,7 +402,17 @@ class MainWindow(QMainWindow):
         """Name of the preset the camera shows, or None after the user turned it."""
         return self.renderer.view_name if self._preset_camera is not None else None
 
+    def show_session_view(self, session: Session, view: str | None = None) -> None:
+        """The camera and labels of a saved state (the preset ``view`` instead, if given)."""
+        if view is not None or session.camera is None:
+            self.set_view(view or DEFAULT_VIEW)
+        else:
+            self.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
+        self.set_labels_shown(session.labels)
+
     def set_camera(self, camera: Camera, view: str | None = None) -> None:
+        """Exactly this camera (e.g. from a saved state): kept as it is when the window first shows."""
+        self._framed_on_show = True
         self.renderer.set_camera(camera)
         self._preset_camera = self.renderer.camera if view is not None else None
         if view is not None:
@@ -411,7 +432,11 @@ class MainWindow(QMainWindow):
         self._refresh_labels()
 
     def _refresh_labels(self) -> None:
-        if self.labels_shown:
+        if self.labels_shown and not self._labels_timer.isActive():
+            self._labels_timer.start()
+
+    def _show_labels(self) -> None:
+        if self.labels_shown and not getattr(self.plotter, "_closed", True):
             self.live_labels.show()
             self.plotter.render()
 
@@ -428,16 +453,13 @@ class MainWindow(QMainWindow):
     # -- sessions ------------------------------------------------------------------------------
     def session(self) -> Session:
         """Everything the window shows, as a session."""
-        return capture_session(self.model, self.renderer.camera, self.current_view())
+        return capture_session(self.model, self.renderer.camera, self.current_view(), self.labels_shown)
 
     def load_state(self, session: Session, path: Path | None = None) -> None:
-        """Show ``session``: its visibility, opacities, atrophy and camera."""
+        """Show ``session``: its visibility, opacities, atrophy, camera and labels."""
         with _busy():
             apply_session(session, self.model)
-        if session.camera is not None:
-            self.set_camera(Camera(**session.camera.camera_fields()), session.camera.view)
-        else:
-            self.set_view(DEFAULT_VIEW)
+        self.show_session_view(session)
         self.undo.reset()
         self.state_path = path
         self._update_title()
@@ -547,12 +569,16 @@ class MainWindow(QMainWindow):
         if getattr(self.plotter, "_closed", True):
             return
         self.render_scheduler.stop()
+        self._labels_timer.stop()
+        self.live_labels.close()
+        self.undo_stack.cleanChanged.disconnect(self._on_clean_changed)
         self.picker.close()
         self.renderer.close()
         for signal, slot in ((self.model.events.visibility, self._on_model_changed),
                              (self.model.events.opacity, self._on_model_changed),
                              (self.model.events.atrophy, self._on_model_changed),
-                             (self.model.events.geometry, self._on_geometry)):
+                             (self.model.events.geometry, self._on_geometry),
+                             (self.model.events.highlight, self._on_highlight)):
             signal.disconnect(slot)
         self.layers_panel.disconnect_model()
         self.atrophy_panel.disconnect_model()

@@ -8,6 +8,7 @@ shows the installed atlases and ``use`` chooses the default (:mod:`viewer.atlase
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shutil
 import tempfile
@@ -54,22 +55,29 @@ def register(subparsers: Any) -> None:
     use.set_defaults(run=run_use)
 
 
+#: Modules of the ``atlas`` extra that the builder imports, some only deep inside a build.
+BUILDER_MODULES = ("mujoco", "myo_sim", "manifold3d", "skimage", "trimesh")
+
+
 def _builder() -> Any:
+    """The build function, after checking that every package it will import is installed."""
     try:
+        for name in BUILDER_MODULES:
+            importlib.import_module(name)
         from viewer.atlas_build.build import build_atlas
     except ImportError as exc:
         raise DorsumError(
-            f"building the atlas needs the optional packages ({exc.name} is missing): "
+            f"building the atlas needs the optional packages ({exc.name or exc} is missing): "
             "pip install 'dorsum[atlas]'"
         ) from None
     return build_atlas
 
 
 def run_build(args: argparse.Namespace) -> int:
+    build_atlas = _builder()  # a missing package is one line before anything else happens
     out: Path = args.out
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise DorsumError(f"{out}: folder is not empty; pass --overwrite to replace the atlas in it")
-    build_atlas = _builder()
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and swap at the end: a failed build leaves the old atlas intact.

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".png",))
     model, options, session = scene_from_args(args)
+    if session is not None and session.labels and args.labels is None:
+        args.labels = []  # the state was saved with its muscles labelled: label them here too
     camera = Camera(**session.camera.camera_fields()) if options.view is None else None
     scene = Scene.of_model(model, options, camera)
     labels = True if args.labels == [] else tuple(args.labels or ())

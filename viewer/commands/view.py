@@ -19,6 +19,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_display()
+    from viewer.session import scene_from_args
+
+    scene = scene_from_args(args)  # a bad atlas or state file is one line before any window opens
     from viewer.app import run_app  # Qt is imported only when a window is really wanted
 
-    return run_app(args)
+    return run_app(args, scene)

@@ -18,8 +18,7 @@ from viewer.atrophy import AtrophyParams, apply_atrophy
 from viewer.errors import DorsumError
 from viewer.figures import compose
 from viewer.figures.compose import Box, FigureLayout, LegendEntry, Typography
-from viewer.figures.labels import (LabelLayout, choose_anchors, draw_labels, find_anchors, layout_labels,
-                                   margin_width)
+from viewer.figures.labels import LabelLayout, draw_labels, label_targets, margin_width, place_visible_labels
 from viewer.figures.lesson import FigureSpec, PanelSpec
 from viewer.model import SceneModel
 from viewer.render import Camera, RenderSettings, SceneRenderer, offscreen_plotter
@@ -119,6 +118,47 @@ def decode_index_image(pixels: np.ndarray, n: int) -> np.ndarray:
     return np.where(exact & (index < n), index, -1)
 
 
+class StructureIndexRenderer:
+    """Which structure the camera sees at each pixel: the depth-buffer test behind every label anchor.
+
+    Renders a copy of a model's state flat-lit, one code colour per structure, with its own small
+    off-screen plotter; structures less than half opaque count as see-through, so the labels go to
+    the ones behind them, which the viewer sees through them.
+    """
+
+    def __init__(self, atlas: Atlas):
+        self.atlas = atlas
+        self._codes = structure_code_colours(len(atlas.structures))
+        self._model: SceneModel | None = None
+        self._plotter = None
+        self._renderer: SceneRenderer | None = None
+
+    def index_image(self, model: SceneModel, camera: Camera, size: tuple[int, int]) -> np.ndarray:
+        """(h, w) index into ``atlas.structures`` of the structure seen at each pixel of a ``size`` (w, h)
+        picture taken by ``camera``, -1 for none."""
+        if self._model is None:
+            self._model = SceneModel(self.atlas)
+            self._plotter = offscreen_plotter((64, 64))
+            self._renderer = SceneRenderer(self._plotter, self._model, RenderSettings(lighting="flat", supersample=1))
+        code = self._model
+        shown = [sid for sid in model.visible_ids() if model.opacity(sid) >= 0.5]
+        with code.batch():
+            code.show_only(shown or model.visible_ids())
+            for sid, colour in zip(self.atlas.structure_ids, self._codes):
+                if code.colour(sid) != colour:
+                    code.set_colour(sid, colour)
+                if model.vertices(sid) is not code.vertices(sid):
+                    code.set_vertices(sid, model.vertices(sid))
+        self._renderer.set_camera(camera)
+        return decode_index_image(self._renderer.screenshot(size), len(self.atlas.structures))
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._plotter.close()
+            self._renderer = None
+
+
 class FigureRenderer:
     """Renders lesson figures with one plotter and model (plus a small flat-lit one for label anchors)."""
 
@@ -130,18 +170,14 @@ class FigureRenderer:
         self.model = model if model is not None else SceneModel(atlas)
         self._plotter = offscreen_plotter((64, 64))
         self._renderer = SceneRenderer(self._plotter, self.model, self.settings)
-        self._codes = structure_code_colours(len(atlas.structures))
-        self._code_model: SceneModel | None = None
-        self._code_renderer: SceneRenderer | None = None
-        self._code_plotter = None
+        self.index = StructureIndexRenderer(atlas)
         #: What the last rendered figure could not show as asked (e.g. a label on a hidden muscle).
         self.notes: list[str] = []
 
     def close(self) -> None:
-        for renderer, plotter in ((self._renderer, self._plotter), (self._code_renderer, self._code_plotter)):
-            if renderer is not None:
-                renderer.close()
-                plotter.close()
+        self._renderer.close()
+        self._plotter.close()
+        self.index.close()
 
     def __enter__(self) -> FigureRenderer:
         return self
@@ -233,60 +269,20 @@ class FigureRenderer:
 
     def label_texts(self, panel: PanelSpec) -> dict[str, tuple[str, ...]]:
         """Label text -> structure ids it names, for the labels a panel asks for (visible ones only)."""
-        if panel.label_all:
-            ids = [sid for sid in self.model.visible_ids() if self.atlas.structure(sid).kind == "muscle"]
-        else:
-            ids = [sid for name in panel.labels for sid in self.model.resolve(name) if self.model.is_visible(sid)]
-        texts: dict[str, list[str]] = {}
-        for sid in dict.fromkeys(ids):
-            texts.setdefault(self.atlas.structure(sid).name, []).append(sid)
-        return {text: tuple(sids) for text, sids in texts.items()}
+        return label_targets(self.model, panel.labels, panel.label_all)
 
     def place_labels(self, panel: PanelSpec, picture: Box, camera: Camera, typography: Typography,
                      margin: int) -> LabelLayout:
-        texts = self.label_texts(panel)
-        index_image = self.structure_index_image(camera, picture.size)
-        order = {sid: i for i, sid in enumerate(self.atlas.structure_ids)}
-        height, width = index_image.shape
-        anchors = find_anchors(index_image, [order[sid] for sids in texts.values() for sid in sids],
-                               min_area=max(30, int(4e-4 * width * height)), min_depth=max(2.0, 0.004 * min(width, height)))
-        columns = np.flatnonzero((index_image >= 0).any(axis=0))
-        body = (picture.left + float(columns.min()), picture.left + float(columns.max())) if len(columns) else None
-        candidates = {}
-        for text, sids in texts.items():
-            found = [anchors[order[sid]] for sid in sids if order[sid] in anchors]
-            if found:
-                candidates[text] = [replace(a, x=a.x + picture.left, y=a.y + picture.top) for a in found]
-        hidden = [text for text in texts if text not in candidates]
+        index_image = self.index.index_image(self.model, camera, picture.size)
+        layout, hidden = place_visible_labels(index_image, self.atlas.structure_ids, self.label_texts(panel),
+                                              picture, picture, compose.font(typography.small), margin)
         if hidden:
             self.notes.append(f"no label for {', '.join(hidden)}: too little of it is visible in this view")
-        chosen = choose_anchors(candidates, picture.left + picture.width / 2)
-        typeface = compose.font(typography.small)
-        return layout_labels(chosen, picture, typeface, margin, body)
+        return layout
 
     def structure_index_image(self, camera: Camera, size: tuple[int, int]) -> np.ndarray:
-        """(h, w) index into ``atlas.structures`` of the structure seen at each pixel, -1 for none.
-
-        Rendered flat-lit with one code colour per structure from a copy of the panel's state;
-        structures less than half opaque count as see-through, so deeper ones get the labels.
-        """
-        if self._code_model is None:
-            self._code_model = SceneModel(self.atlas)
-            self._code_plotter = offscreen_plotter((64, 64))
-            self._code_renderer = SceneRenderer(self._code_plotter, self._code_model,
-                                                RenderSettings(lighting="flat", supersample=1))
-        code = self._code_model
-        shown = [sid for sid in self.model.visible_ids() if self.model.opacity(sid) >= 0.5]
-        with code.batch():
-            code.show_only(shown or self.model.visible_ids())
-            for sid, colour in zip(self.atlas.structure_ids, self._codes):
-                if code.colour(sid) != colour:
-                    code.set_colour(sid, colour)
-                if self.model.vertices(sid) is not code.vertices(sid):
-                    code.set_vertices(sid, self.model.vertices(sid))
-        self._code_renderer.set_camera(camera)
-        pixels = self._code_renderer.screenshot(size)
-        return decode_index_image(pixels, len(self.atlas.structures))
+        """(h, w) index into ``atlas.structures`` of the structure seen at each pixel, -1 for none."""
+        return self.index.index_image(self.model, camera, size)
 
     # -- legend and sections -------------------------------------------------------------------
     def legend_entries(self, figure: FigureSpec) -> tuple[LegendEntry, ...]:

@@ -1,9 +1,14 @@
 """Leader-line labels: anchors on what is visible, labels in the margins, no overlaps.
 
-The layout is pure: it works on a 2D *structure-index image* (which structure each pixel shows, -1 for
-none), so the GUI can reuse it with its own picking buffer. Labels sit in margins left and right of
-the picture, never over the body, so they cannot cover the muscle they name; on each side they keep
-the vertical order of their anchors, so leader lines do not cross one another.
+This is the one label engine of Dorsum: lesson figures, ``dorsum shot --labels``, the viewer's saved
+screenshots and its live labels (key N) all decide here which structures get a label and where.
+The decisions are pure: they work on a 2D *structure-index image* (which structure the camera sees
+at each pixel, -1 for none; :class:`viewer.figures.figure.StructureIndexRenderer` makes it), so an
+anchor is always on a pixel where its structure is the visible surface, and a structure hidden
+behind another gets no label. Labels sit in margins left and right of the picture, never over the
+body, so they cannot cover the muscle they name; on each side they keep the vertical order of their
+anchors, so leader lines do not cross one another. Drawing is left to the caller (PIL here, VTK
+2D actors in the viewer).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from PIL import ImageDraw, ImageFont
 from scipy import ndimage
 
 from viewer.figures.compose import Box, fit_line, line_height, text_width
+from viewer.model import SceneModel
 
 LEADER_COLOUR = (40, 40, 40)
 HALO_COLOUR = (255, 255, 255)
@@ -73,8 +79,14 @@ def find_anchors(index_image: np.ndarray, indices: Sequence[int], min_area: int 
     inside the muscle, not on a boundary it shares with a neighbour.
     """
     anchors: dict[int, Anchor] = {}
+    # Each structure's distance transform runs over its bounding box only (the padded box's border
+    # is background, so depths are those of the whole image): the live view does this per camera move.
+    boxes = ndimage.find_objects(np.where(index_image >= 0, index_image + 1, 0))
     for index in indices:
-        mask = index_image == index
+        if index >= len(boxes) or boxes[index] is None:
+            continue
+        rows, cols = boxes[index]
+        mask = index_image[rows, cols] == index
         area = int(mask.sum())
         if area < min_area:
             continue
@@ -82,8 +94,62 @@ def find_anchors(index_image: np.ndarray, indices: Sequence[int], min_area: int 
         if depth.max() < min_depth:
             continue
         y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-        anchors[index] = Anchor(index, float(x) + 0.5, float(y) + 0.5, area)
+        anchors[index] = Anchor(index, float(x + cols.start) + 0.5, float(y + rows.start) + 0.5, area)
     return anchors
+
+
+def label_targets(model: SceneModel, names: Sequence[str] = (), label_all: bool = False) -> dict[str, tuple[str, ...]]:
+    """Label text -> ids of the shown structures it names.
+
+    With ``label_all`` every shown muscle is named; otherwise the structures of ``names`` (layers,
+    muscles, groups or ids) that are shown. Left and right structures of one muscle share a name,
+    so they share one label.
+    """
+    atlas = model.atlas
+    if label_all:
+        ids = [sid for sid in model.visible_ids() if atlas.structure(sid).kind == "muscle"]
+    else:
+        ids = [sid for name in names for sid in model.resolve(name) if model.is_visible(sid)]
+    texts: dict[str, list[str]] = {}
+    for sid in dict.fromkeys(ids):
+        texts.setdefault(atlas.structure(sid).name, []).append(sid)
+    return {text: tuple(sids) for text, sids in texts.items()}
+
+
+def place_visible_labels(index_image: np.ndarray, structure_ids: Sequence[str],
+                         targets: Mapping[str, Sequence[str]], view: Box, picture: Box,
+                         typeface: ImageFont.FreeTypeFont, margin: int) -> tuple[LabelLayout, tuple[str, ...]]:
+    """Labels of ``targets`` anchored where their structures are what the camera sees.
+
+    Parameters
+    ----------
+    index_image : (h, w) int; index into ``structure_ids`` of the structure seen at each pixel, -1 for none.
+    structure_ids : the atlas' structure ids, in index order.
+    targets : label text -> structure ids it names (:func:`label_targets`).
+    view : where ``index_image`` lies in the output picture (pixels, y down); its size is the image's.
+    picture : the part of the output the labels must stay out of; the columns are beside it.
+    typeface, margin : label font and column width (pixels).
+
+    Returns
+    -------
+    The layout (output pixels) and the texts that got no anchor because too little of their
+    structures is visible (callers report them; nothing is dropped silently).
+    """
+    order = {sid: i for i, sid in enumerate(structure_ids)}
+    height, width = index_image.shape
+    anchors = find_anchors(index_image, [order[sid] for sids in targets.values() for sid in sids],
+                           min_area=max(30, int(4e-4 * width * height)),
+                           min_depth=max(2.0, 0.004 * min(width, height)))
+    columns = np.flatnonzero((index_image >= 0).any(axis=0))
+    body = (view.left + float(columns.min()), view.left + float(columns.max())) if len(columns) else None
+    candidates = {}
+    for text, sids in targets.items():
+        found = [anchors[order[sid]] for sid in sids if order[sid] in anchors]
+        if found:
+            candidates[text] = [Anchor(a.index, a.x + view.left, a.y + view.top, a.area) for a in found]
+    hidden = tuple(text for text in targets if text not in candidates)
+    chosen = choose_anchors(candidates, picture.left + picture.width / 2)
+    return layout_labels(chosen, picture, typeface, margin, body), hidden
 
 
 def choose_anchors(candidates: Mapping[str, Sequence[Anchor]], centre_x: float) -> list[tuple[str, Anchor, str]]:
