@@ -316,7 +316,7 @@ def test_import_installs_lists_and_keeps_an_existing_atlas(tmp_path, fake, capsy
     captured = capsys.readouterr()
     target = atlases_dir() / "bp"
     assert f"imported atlas 'bp' into {target}" in captured.out
-    assert "5 structures, 1,234 triangles" in captured.out
+    assert "5 structures, 1234 triangles" in captured.out
     assert "FMA22726 right splenius cervicis" in captured.out
     # Not a terminal: stage lines only, no bar.
     assert "dorsum atlas import: reading meshes" in captured.err and "━" not in captured.err
@@ -364,6 +364,11 @@ def test_real_import_of_the_shared_bodyparts3d_subset(capsys, tmp_path):
     target = atlases_dir() / "bp"
     assert f"imported atlas 'bp' into {target}" in out
     atlas = load_atlas(target)
+    import re
+
+    structures, triangles = map(int, re.search(r"(\d+) structures, (\d+) triangles", out).groups())
+    assert structures == len(atlas.structures)
+    assert triangles == sum(mesh.n_triangles for mesh in atlas.meshes.values()) <= 1_000_000
     assert any(CREDIT in source.attribution for source in atlas.sources)
     ids = set(atlas.structure_ids)
     assert {"vertebra_l4", "sacrum", "multifidus_right", "multifidus_left"} <= ids

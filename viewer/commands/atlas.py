@@ -150,7 +150,7 @@ def run_import(args: argparse.Namespace) -> int:
                               progress=progress.update)
     summary = result.summary
     print(f"imported atlas {result.name!r} into {result.path} ({time.perf_counter() - start:.0f} s)")
-    print(f"  {summary.structures} structures, {summary.triangles:,} triangles")
+    print(f"  {summary.structures} structures, {summary.triangles} triangles")
     if summary.missing_optional:
         print(f"  the sources lack {len(summary.missing_optional)} optional structure(s): "
               + "; ".join(summary.missing_optional))
