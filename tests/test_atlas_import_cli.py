@@ -357,6 +357,33 @@ def test_import_from_several_sources(tmp_path, fake, capsys):
 
 
 # -- the real thing --------------------------------------------------------------------------
+def test_the_real_data_in_the_official_layout_gives_the_builder_the_same_files(tmp_path):
+    """The shared subset repackaged as the official download (a zip of FJ element files without
+    headers, and the element table) maps to the same concepts and bytes as the FMA-named files."""
+    build = install._builder()
+    direct = find_sources([BP3D], tmp_path / "direct")
+    archive = tmp_path / "isa_BP3D_4.0_obj_99.zip"
+    rows = ["concept id\tname\telement file id"]
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for fma, (path,) in direct.items():
+            element = f"FJ{fma}"
+            data = path.read_bytes()
+            if path.suffix == ".obj":
+                data = b"".join(line for line in data.splitlines(keepends=True) if not line.startswith(b"#"))
+            zf.writestr(f"isa_BP3D_4.0_obj_99/{element}{path.suffix}", data)
+            rows.append(f"FMA{fma}\tconcept {fma}\t{element}")
+            rows.append(f"FMA62955\tanatomical entity\t{element}")  # every element is also in the root
+        zf.writestr("isa_BP3D_4.0_obj_99/isa_element_parts.txt", "\n".join(rows) + "\n")
+    official = find_sources([archive], tmp_path / "official", wanted=install._wanted_ids(build))
+    assert sorted(official) == sorted(direct) and build.missing_required(official) == []
+    for fma, (path,) in official.items():
+        original = direct[fma][0]
+        assert path.name == f"FJ{fma}{original.suffix}"
+        assert path.read_bytes() == (original.read_bytes() if original.suffix != ".obj" else b"".join(
+            line for line in original.read_bytes().splitlines(keepends=True) if not line.startswith(b"#")))
+
+
+
 def test_real_import_of_the_shared_bodyparts3d_subset(capsys, tmp_path):
     """`dorsum atlas import ../shared/anatomy/bodyparts3d --name bp`, with the real builder."""
     assert main(["atlas", "import", str(BP3D), "--name", "bp"]) == 0
