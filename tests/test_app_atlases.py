@@ -28,7 +28,8 @@ def parts_atlas(root: Path, fixture_atlas_dir: Path) -> Path:
     for part, name in PARTS.items():
         for side in ("left", "right"):
             entries.append(sheet.replace('id = "sheet"', f'id = "trapezius_{part}_{side}"')
-                           .replace('name = "Sheet"', f'name = "{name}"').replace('muscle = "sheet"', 'muscle = "trapezius"')
+                           .replace('name = "Sheet"', f'name = "{name}"')
+                           .replace('muscle = "sheet"', 'muscle = "trapezius"')
                            .replace('side = "midline"', f'side = "{side}"'))
     (root / "atlas.toml").write_text(text.replace(sheet, "\n".join(entries)))
     return root

@@ -193,7 +193,8 @@ def check_session_names(session: Session, model: SceneModel) -> None:
         names = ", ".join(unknown_layers + unknown_ids)
         raise DorsumError(
             f"the state was saved with atlas {session.atlas or '(unknown)'!r} and names {names}, which atlas "
-            f"{atlas.name} {atlas.version} does not have; open it with the atlas it was made with (--atlas NAME or folder; see 'dorsum atlas list')"
+            f"{atlas.name} {atlas.version} does not have; open it with the atlas it was made with "
+            "(--atlas NAME or folder; see 'dorsum atlas list')"
         )
 
 

@@ -107,8 +107,8 @@ class LayersPanel(QWidget):
                     continue
                 for part, members_of_part in parts.items():
                     if len(members_of_part) == 1:
-                        item = self._item(muscle_item, structure_title(members_of_part[0]), [members_of_part[0].id], None)
-                        self.structure_items[members_of_part[0].id] = item
+                        only = members_of_part[0]
+                        self.structure_items[only.id] = self._item(muscle_item, structure_title(only), [only.id], None)
                         continue
                     part_item = self._item(muscle_item, _part_label(part, label), [s.id for s in members_of_part], None)
                     part_item.setToolTip(0, part)

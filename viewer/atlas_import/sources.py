@@ -192,7 +192,8 @@ def _walk_source(source: Path, notes: list[str]) -> Iterator[Candidate | tuple[O
         elif TABLE_NAME.search(source.name):
             yield Origin(source), source.read_bytes()
         else:
-            raise DorsumError(f"{source}: not a folder or a .zip (give the folder or the .zip of a BodyParts3D download)")
+            raise DorsumError(f"{source}: not a folder or a .zip (give the folder or the .zip of a BodyParts3D "
+                              "download)")
     except OSError as exc:
         where = exc.filename or source
         raise DorsumError(f"{where}: cannot read it ({exc.strerror or exc})") from None
@@ -297,18 +298,23 @@ def _assign(candidates: list[Candidate], tables: dict[int, set[str]], wanted: Co
             by_element.setdefault(candidate.element, []).append(candidate)
     assignment: dict[int, list[Origin]] = {}
     for concept, found in direct.items():
-        found.sort(key=lambda c: (SUFFIX_PREFERENCE[PurePosixPath(c.origin.name).suffix.lower()], str(c.origin)))
+        found.sort(key=_preference)
         assignment[concept] = [found[0].origin]
         if len(found) > 1:
             notes.append(f"FMA{concept}: used {found[0].origin.name}, ignored "
                          + ", ".join(str(c.origin) for c in found[1:]))
     owners = _element_owners(tables, wanted_set)
     for element, found in sorted(by_element.items()):
-        first = min(found, key=lambda c: (SUFFIX_PREFERENCE[PurePosixPath(c.origin.name).suffix.lower()], str(c.origin)))
+        first = min(found, key=_preference)
         for concept in owners.get(element, ()):
             if concept not in direct:
                 assignment.setdefault(concept, []).append(first.origin)
     return {concept: sorted(origins, key=str) for concept, origins in sorted(assignment.items())}
+
+
+def _preference(candidate: Candidate) -> tuple[int, str]:
+    """Sort key: the preferred file type first, then the path (deterministic)."""
+    return SUFFIX_PREFERENCE[PurePosixPath(candidate.origin.name).suffix.lower()], str(candidate.origin)
 
 
 def _element_owners(tables: dict[int, set[str]], wanted: set[int] | None) -> dict[str, list[int]]:

@@ -50,7 +50,8 @@ def register(subparsers: Any) -> None:
     listing = actions.add_parser("list", help="the installed atlases (built-in and imported) and which is the default")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(run=run_list)
-    use = actions.add_parser("use", help="make an installed atlas the default of every command ('builtin': the shipped one)")
+    use = actions.add_parser("use", help="make an installed atlas the default of every command "
+                                         "('builtin': the shipped one)")
     use.add_argument("name", metavar="NAME", help="an atlas name from 'dorsum atlas list'")
     use.set_defaults(run=run_use)
 
