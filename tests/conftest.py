@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +18,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fixture_atlas import make_atlas  # noqa: E402
 
 from viewer.atlas import Atlas, default_atlas_dir, load_atlas  # noqa: E402
+
+
+XVFB_MISSING = (
+    "the GUI tests need Xvfb (a virtual X server) and no display is set: on Debian/Ubuntu run "
+    "'sudo apt-get install xvfb xauth x11-apps libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1-mesa-dri' "
+    "(the full line is in README.md, section Set-up), or run on a desktop with a display"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Without Xvfb and without a display, Qt would abort the run (exit 134, no summary): say why instead."""
+    if config.getoption("--no-xvfb", default=False) or os.environ.get("DISPLAY"):
+        return
+    if shutil.which("Xvfb") is None:
+        raise pytest.UsageError(XVFB_MISSING)
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from viewer.cli import main
+from viewer.errors import DorsumError
 from viewer.output import read_png_parameters, save_png
 
 SMALL = "320x240"
@@ -101,7 +102,7 @@ def test_failed_write_leaves_old_file_intact_and_no_temp(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(PilImage.Image, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(DorsumError, match="disk full.*the existing file is unchanged"):  # one line, not a traceback
         save_png(out, np.ones((4, 4, 3), np.uint8) * 255, overwrite=True)
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]

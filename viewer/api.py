@@ -29,7 +29,7 @@ from viewer import __version__
 from viewer.atlas import Atlas, credit_lines, load_atlas
 from viewer.atlases import resolve_atlas
 from viewer.atrophy import DEFAULT_MUSCLE, DEFAULT_SEGMENTS, AtrophyParams, apply_atrophy
-from viewer.checks import check_option, check_range
+from viewer.checks import check_dpi, check_option, check_range
 from viewer.errors import DorsumError
 from viewer.levels import LUMBAR_DISCS, disc_position
 from viewer.model import SceneModel
@@ -267,6 +267,7 @@ class Scene:
         from viewer.output import check_output_path
 
         check_output_path(path, overwrite=overwrite, suffixes=(".png",))  # before the render, not after
+        dpi = check_dpi(dpi) if dpi is not None else None
         result = self.render(size, **picture)
         result.save(path, overwrite=overwrite, dpi=dpi)
         return result

@@ -24,6 +24,12 @@ SIDES = ("left", "right", "midline")
 KINDS = ("muscle", "bone", "fascia", "ligament", "other")
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off")
 
+#: Sanity limits on loading (the atlas is in mm): extent of the whole atlas, size of a muscle,
+#: spacing of vertebral body centres (adjacent ones are 15-45 mm apart in adults).
+MIN_EXTENT_MM, MAX_EXTENT_MM = 5.0, 5000.0
+MIN_MUSCLE_MM, MIN_THICKNESS_MM = 2.0, 0.2
+MIN_LANDMARK_SPACING_MM = 5.0
+
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _ATLAS_KEYS = {"name", "version", "units", "frame", "description", "sources"}
@@ -243,6 +249,36 @@ def _ply_vertex_properties(metadata: Mapping[str, Any], n_vertices: int) -> dict
     }
 
 
+def _open_edges(faces: np.ndarray, n_vertices: int) -> int:
+    """How many edges of a triangle mesh are not shared by exactly two triangles (0 for a closed surface)."""
+    kind = np.int32 if n_vertices * n_vertices < 2**31 else np.int64  # int32 sorts twice as fast
+    first = faces.astype(kind, copy=False).ravel()
+    second = faces[:, [1, 2, 0]].astype(kind, copy=False).ravel()
+    keys = np.minimum(first, second) * kind(n_vertices) + np.maximum(first, second)
+    keys.sort(kind="stable")
+    if len(keys) % 2 == 0 and np.array_equal(keys[0::2], keys[1::2]) and not np.any(keys[1:-1:2] == keys[2::2]):
+        return 0
+    _, counts = np.unique(keys, return_counts=True)
+    return int(np.count_nonzero(counts != 2))
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a mesh file (empty if it can be opened as one)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "does not exist in the atlas folder"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a mesh file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a FIFO, device or socket), not a mesh file"
+    return ""
+
+
 class _Validator:
     """Collects every problem in a manifest, then builds the :class:`Atlas` or raises."""
 
@@ -273,6 +309,8 @@ class _Validator:
         self.unique("structures", [s.id for s in structures if s is not None], "id")
         spine = self.spine(self.array("spine", data.get("spine", [])))
         meshes = {s.id: self.mesh(i, s) for i, s in enumerate(structures) if s is not None}
+        if not self.problems:
+            self.geometry(structures, meshes, spine)  # what sections, volumes and levels depend on
         if self.problems:
             raise AtlasError(self.problems)
         return Atlas(
@@ -308,10 +346,13 @@ class _Validator:
             return []
         return value
 
-    def text(self, where: str, table: Mapping[str, Any], key: str) -> str:
+    def text(self, where: str, table: Mapping[str, Any], key: str, *, required: bool = False) -> str:
         value = table.get(key, "")
         if not isinstance(value, str):
             self.fail(f"{where}.{key}", f"must be a string, not {type(value).__name__}")
+            return ""
+        if required and key in table and not value.strip():
+            self.fail(f"{where}.{key}", "must not be empty")
             return ""
         return value
 
@@ -348,7 +389,7 @@ class _Validator:
     def layer(self, index: int, table: dict[str, Any]) -> Layer | None:
         where = f"layers[{index}]"
         self.keys(where, table, _LAYER_KEYS, _LAYER_REQUIRED)
-        name = self.text(where, table, "name")
+        name = self.text(where, table, "name", required=True)
         self.identifier(f"{where}.name", name)
         depth = table.get("depth", 0)
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
@@ -362,15 +403,13 @@ class _Validator:
         where = f"structures[{index}]"
         problems_before = len(self.problems)
         self.keys(where, table, _STRUCTURE_KEYS, _STRUCTURE_REQUIRED)
-        sid = self.text(where, table, "id")
+        text = {key: self.text(where, table, key, required=True) for key in sorted(_STRUCTURE_REQUIRED)}
+        sid, side, kind, layer = text["id"], text["side"], text["kind"], text["layer"]
         self.identifier(f"{where}.id", sid)
-        side = self.text(where, table, "side")
         if side and side not in SIDES:
             self.fail(f"{where}.side", f"unknown side {side!r} (known: {', '.join(SIDES)})")
-        kind = self.text(where, table, "kind")
         if kind and kind not in KINDS:
             self.fail(f"{where}.kind", f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
-        layer = self.text(where, table, "layer")
         if layer and layer not in layers:
             self.fail(f"{where}.layer", f"unknown layer {layer!r} (known: {', '.join(layers) or 'none defined'})")
         if "colour" in table:
@@ -380,14 +419,14 @@ class _Validator:
             self.fail(f"{where}.levels", f"{levels!r} is not a list of vertebrae (C1-C7, T1-T12, L1-L5, S1)")
             levels = []
         teaching = self.teaching(f"{where}.teaching", table.get("teaching", {}))
-        mesh_text = self.text(where, table, "mesh")
+        mesh_text = text["mesh"]
         mesh = self.inside(f"{where}.mesh", mesh_text, must_exist=False) if mesh_text else None
         if len(self.problems) > problems_before or mesh is None:
             return None
         default_colour = layers[layer].colour
         return Structure(
-            id=sid, name=self.text(where, table, "name"), muscle=self.text(where, table, "muscle"),
-            group=self.text(where, table, "group"), side=side, kind=kind, layer=layer,
+            id=sid, name=text["name"], muscle=text["muscle"],
+            group=text["group"], side=side, kind=kind, layer=layer,
             colour=str(table.get("colour", default_colour)), mesh=mesh, levels=tuple(levels), teaching=teaching,
         )
 
@@ -417,7 +456,14 @@ class _Validator:
         return centres
 
     def inside(self, where: str, relative: str, *, must_exist: bool) -> Path | None:
-        path = (self.root / relative).resolve()
+        if "\x00" in relative:
+            self.fail(where, f"{relative!r} contains a NUL character, which no file name can hold")
+            return None
+        try:
+            path = (self.root / relative).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # e.g. a loop of symbolic links
+            self.fail(where, f"{relative!r} cannot be resolved ({exc})")
+            return None
         if not path.is_relative_to(self.root):
             self.fail(where, f"{relative!r} points outside the atlas folder (paths must stay inside it)")
             return None
@@ -426,14 +472,71 @@ class _Validator:
             return None
         return path
 
+    def geometry(self, structures: list[Structure | None], meshes: Mapping[str, MeshData],
+                 spine: Mapping[str, np.ndarray]) -> None:
+        """Cheap checks of what the numbers depend on: mm sizes, closed muscles, level data, landmarks."""
+        lows = np.array([m.vertices.min(axis=0) for m in meshes.values()])
+        highs = np.array([m.vertices.max(axis=0) for m in meshes.values()])
+        extent = float(np.max(highs.max(axis=0) - lows.min(axis=0))) if len(lows) else 0.0
+        if len(lows) and not MIN_EXTENT_MM <= extent <= MAX_EXTENT_MM:
+            self.fail("atlas.units", f"the meshes span {extent:.3g} mm, but with units = \"mm\" a body spans "
+                                     f"{MIN_EXTENT_MM:g} mm to {MAX_EXTENT_MM / 1000:g} m (are they in metres?)")
+            return
+        for index, structure in enumerate(structures):
+            if structure is None:
+                continue
+            where, mesh = f"structures[{index}].mesh", meshes[structure.id]
+            relative = structure.mesh.relative_to(self.root).as_posix()
+            self.vertex_data(where, relative, mesh)
+            if structure.kind != "muscle":
+                continue  # bones may be open; muscles are measured, so they must be closed solids
+            size = np.ptp(mesh.vertices, axis=0)
+            open_edges = _open_edges(mesh.faces, len(mesh.vertices))
+            if open_edges:
+                self.fail(where, f"{relative!r} is not a closed surface ({open_edges} edges are not shared by "
+                                 "exactly two triangles): a muscle must be a closed solid so that its "
+                                 "cross-sections and volume can be measured")
+            elif float(size.max()) < MIN_MUSCLE_MM or float(size.min()) < MIN_THICKNESS_MM:
+                self.fail(where, f"{relative!r} is {' x '.join(f'{v:.3g}' for v in size)} mm: too small or flat "
+                                 "for a muscle (are its coordinates in metres?)")
+        self.landmarks(spine)
+
+    def vertex_data(self, where: str, relative: str, mesh: MeshData) -> None:
+        """Per-vertex ``segment`` (level coordinate) and ``side`` (0, 1, 2) data must hold sensible values."""
+        if "segment" in mesh.point_data:
+            levels = np.asarray(mesh.point_data["segment"], dtype=float)
+            if not np.isfinite(levels).all() or levels.min() < -1.0 or levels.max() > len(VERTEBRAE):
+                self.fail(where, f"{relative!r} has per-vertex 'segment' data that are not all level coordinates "
+                                 f"from 0 (C1) to {len(VERTEBRAE) - 1} (S1) (NaN, infinite or out of range)")
+        if "side" in mesh.point_data:
+            sides = np.asarray(mesh.point_data["side"], dtype=float)
+            if not np.isin(sides, (0.0, 1.0, 2.0)).all():
+                self.fail(where, f"{relative!r} has per-vertex 'side' data other than 0 (left), 1 (right) "
+                                 "and 2 (midline)")
+
+    def landmarks(self, spine: Mapping[str, np.ndarray]) -> None:
+        """Vertebral body centres must be distinct points (disc planes are built between neighbours)."""
+        names = [name for name in VERTEBRAE if name in spine]
+        if len(names) < 2:
+            return
+        points = np.array([spine[name] for name in names])
+        distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+        distances[np.diag_indices(len(names))] = np.inf
+        first, second = np.unravel_index(int(np.argmin(distances)), distances.shape)
+        if distances[first, second] < MIN_LANDMARK_SPACING_MM:
+            a, b = sorted((names[first], names[second]), key=VERTEBRAE.index)
+            self.fail("spine", f"the centres of {a} and {b} are {distances[first, second]:.3g} mm apart; "
+                               f"vertebral body centres lie at least {MIN_LANDMARK_SPACING_MM:g} mm apart")
+
     def mesh(self, index: int, structure: Structure) -> MeshData | None:
         where = f"structures[{index}].mesh"
         relative = structure.mesh.relative_to(self.root).as_posix()
         if structure.mesh.suffix.lower() not in MESH_SUFFIXES:
             self.fail(where, f"{relative!r} has an unsupported type (allowed: {', '.join(MESH_SUFFIXES)})")
             return None
-        if not structure.mesh.is_file():
-            self.fail(where, f"{relative!r} does not exist in the atlas folder")
+        problem = _not_a_file(structure.mesh)
+        if problem:
+            self.fail(where, f"{relative!r} {problem}")
             return None
         try:
             mesh = read_mesh(structure.mesh)

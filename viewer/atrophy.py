@@ -565,6 +565,54 @@ def fat_vertex_colours(colour: str, weights: np.ndarray) -> np.ndarray:
     return (1.0 - weights)[:, None] * rgb + weights[:, None] * fat_rgb
 
 
+#: Per-vertex data with which a muscle's levels and sides are exact (see docs/atlas-format.md).
+ATROPHY_DATA = ("segment", "side")
+#: A calibration whose result ``dorsum measure`` measures this many points off is refused.
+CHECK_TOLERANCE = 2.0
+
+
+def atrophy_muscles(atlas: Atlas) -> tuple[str, ...]:
+    """Muscles whose every mesh carries :data:`ATROPHY_DATA` per vertex (their wasting is exact)."""
+    return tuple(muscle for muscle in atlas.muscles
+                 if all(set(ATROPHY_DATA) <= set(atlas.meshes[s.id].point_data)
+                        for s in atlas.structures_of_muscle(muscle)))
+
+
+@lru_cache(maxsize=32)
+def calibration_check(atlas: Atlas, structure_id: str, segments: str, sides: tuple[int, ...]) -> tuple[float, float]:
+    """(set, measured): a calibrated loss and what ``dorsum measure``'s own code measures for it.
+
+    Run for muscles without per-vertex level data, whose levels are estimated from the spine: their
+    wasting is accepted only where this check agrees within :data:`CHECK_TOLERANCE` points.
+
+    Measured at the knot nearest 30% (or the largest reachable) at the worst disc of the range, on
+    the per-vertex levels and sides that ``measure`` uses. A muscle whose levels are only estimated
+    from the spine (no ``segment`` data) can disagree badly (a broad sheet such as trapezius).
+    """
+    found = calibration(atlas, structure_id, segments, sides)
+    knots = np.asarray(KNOT_AMOUNTS)
+    usable = np.flatnonzero((knots > 0) & (knots <= min(30.0, found.reachable if found else 0.0)))
+    if found is None or not len(usable):
+        return 0.0, 0.0
+    knot = int(usable[-1])
+    mesh = atlas.meshes[structure_id]
+    levels, vertex_side = vertex_levels(atlas, structure_id), vertex_sides(atlas, structure_id)
+    shown_vertices = mesh.vertices + found.knot_fields[knot]
+    worst = float(knots[knot])
+    for side, disc in found.pairs:
+        args = (mesh, levels, vertex_side, disc_plane(atlas, disc), disc_position(disc), side)
+        healthy = side_area(mesh.vertices, *args)
+        loss = 100.0 * (1.0 - side_area(shown_vertices, *args) / healthy) if healthy > 0 else float("inf")
+        if abs(loss - knots[knot]) > abs(worst - knots[knot]):
+            worst = loss
+    return float(knots[knot]), worst
+
+
+def check_atrophy_muscle(atlas: Atlas, muscle: str) -> str:
+    """Return ``muscle`` if the atlas has it (else raise one line naming the muscles)."""
+    return check_option("muscle", muscle, atlas.muscles)
+
+
 def atrophied_vertices(atlas: Atlas, structure_id: str, params: AtrophyParams) -> np.ndarray:
     """Displayed vertices of one structure under ``params``, (n, 3) mm (the atlas geometry if untouched)."""
     original = atlas.meshes[structure_id].vertices
@@ -573,6 +621,14 @@ def atrophied_vertices(atlas: Atlas, structure_id: str, params: AtrophyParams) -
     found = calibration(atlas, structure_id, params.segments, _SIDE_CODES[params.side])
     if found is None:
         return original
+    estimated = not set(ATROPHY_DATA) <= set(atlas.meshes[structure_id].point_data)
+    wanted, measured = (calibration_check(atlas, structure_id, params.segments, _SIDE_CODES[params.side])
+                        if estimated else (0.0, 0.0))
+    if abs(measured - wanted) > CHECK_TOLERANCE:  # levels estimated from the spine, and it shows
+        exact = ", ".join(atrophy_muscles(atlas)) or "none in this atlas"
+        raise DorsumError(f"atrophy: {params.muscle} cannot waste as asked in {params.segments}: checked with "
+                          f"'dorsum measure', {wanted:.0f}% set gives {measured:.0f}% (its levels are estimated "
+                          f"from the spine; muscles with per-vertex level and side data waste exactly: {exact})")
     if params.amount > found.reachable + 0.5:
         raise DorsumError(f"atrophy: {structure_id} can lose at most {found.reachable:.0f}% of its area in "
                           f"{params.segments} by shrinking toward the bone (asked: {params.amount:g}%)")
@@ -604,11 +660,12 @@ def apply_atrophy(model: SceneModel, params: AtrophyParams | None) -> None:
     Raises
     ------
     DorsumError
-        For a muscle the atlas does not have, or a muscle that cannot waste as asked.
+        For a muscle the atlas does not have, one without per-vertex level data (see
+        :func:`atrophy_muscles`), or a muscle that cannot waste as asked.
     """
     atlas = model.atlas
     if params is not None:
-        check_option("muscle", params.muscle, atlas.muscles)
+        check_atrophy_muscle(atlas, params.muscle)
     previous = model.atrophy
     touched = {s.id for muscle in {getattr(previous, "muscle", None), getattr(params, "muscle", None)}
                if muscle is not None for s in atlas.structures_of_muscle(muscle)}

@@ -27,6 +27,15 @@ def check_range(name: str, value: float, low: float, high: float) -> float:
     return number
 
 
+#: Resolution a PNG may record, dots per inch (as lesson files allow).
+DPI_RANGE = (10.0, 2400.0)
+
+
+def check_dpi(value: object) -> float:
+    """Return ``value`` as a DPI within :data:`DPI_RANGE`, else raise naming the range."""
+    return check_range("dpi", value, *DPI_RANGE)  # type: ignore[arg-type]
+
+
 def parse_size(text: str, *, max_width: int = 7680, max_height: int = 4320) -> tuple[int, int]:
     """Parse ``"WxH"`` into ``(width, height)`` pixels, both within the allowed maxima."""
     parts = str(text).lower().split("x")

@@ -12,7 +12,7 @@ from typing import NoReturn
 from viewer import __version__
 from viewer.commands import COMMAND_MODULES
 from viewer.display import prefer_headless_vtk
-from viewer.errors import DorsumError
+from viewer.errors import DorsumError, os_error_message
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `dorsum measure | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A file or folder the user named cannot be read or written (full disk, permissions, ...).
+        print(f"dorsum {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ between its two vertebrae (L4-L5 = 22.5).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from viewer.errors import DorsumError
 
 VERTEBRAE: tuple[str, ...] = (
@@ -65,3 +67,31 @@ def parse_segment_range(text: str) -> tuple[float, float]:
     if last < first:
         raise DorsumError(f"segments: {text!r} runs upwards; write the cranial level first, e.g. L4-S1")
     return float(first), float(last)
+
+
+def _level_parts(name: str) -> tuple[str, tuple[int, ...]]:
+    """``"vertebra_t10"`` -> ``("vertebra_#", (16,))``: the name without its levels, and the levels."""
+    stem, levels = [], []
+    for token in str(name).split("_"):
+        if token.upper() in VERTEBRAE:
+            stem.append("#")
+            levels.append(VERTEBRAE.index(token.upper()))
+        else:
+            stem.append(token)
+    return "_".join(stem), tuple(levels)
+
+
+def anatomical_order(names: Iterable[str]) -> list[str]:
+    """``names`` with those that differ only in vertebral level sorted cranial to caudal.
+
+    Names are ids such as ``vertebra_t10`` or ``disc_l4_l5``: C1..C7, T1..T12, L1..L5, S1, never as
+    text (which puts L before T and T10 before T2). Everything else keeps its given order; a family
+    of levelled names stays where its first member was.
+    """
+    names = list(names)
+    first: dict[str, int] = {}
+    keys = []
+    for index, name in enumerate(names):
+        stem, levels = _level_parts(name)
+        keys.append((first.setdefault(stem, index), levels, index))
+    return [name for _, name in sorted(zip(keys, names))]

@@ -288,7 +288,7 @@ def load_session(path: str | Path) -> Session:
     """Read a session file; every problem is a one-line :class:`DorsumError` naming the file."""
     source = Path(path)
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_small_text(source))
     except FileNotFoundError:
         raise DorsumError(f"{source}: no such state file (save one with File > Save view state in "
                           "'dorsum view')") from None
@@ -308,6 +308,27 @@ def load_session(path: str | Path) -> Session:
     except (TypeError, ValueError, DorsumError) as exc:
         raise DorsumError(f"{source}: not a valid state file: {exc}") from None
     return session
+
+
+#: A state file is a few kilobytes; anything far larger is not one (and is not read into memory).
+MAX_STATE_BYTES = 1024 * 1024
+
+
+def _read_small_text(source: Path) -> str:
+    """The text of a regular file of at most :data:`MAX_STATE_BYTES` (never a device, FIFO or folder)."""
+    import stat
+
+    mode = source.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(source)
+    if not stat.S_ISREG(mode):
+        raise DorsumError(f"{source}: is not a regular file (a device, FIFO or socket); give a state file (.toml)")
+    with open(source, "rb") as handle:
+        data = handle.read(MAX_STATE_BYTES + 1)
+    if len(data) > MAX_STATE_BYTES:
+        raise DorsumError(f"{source}: is too large for a state file (over {MAX_STATE_BYTES // 1024} KiB); "
+                          "give a state file saved by 'dorsum view'")
+    return data.decode("utf-8")
 
 
 def session_from_toml(data: Mapping[str, Any]) -> Session:

@@ -33,6 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from viewer.figures.animation import AnimationSpec, check_animation, render_animation
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     model, options = model_from_args(args)
     atrophy = getattr(options, "atrophy", None)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        disable=args.quiet)
+                        disable=args.quiet, console=Console(stderr=True))  # stdout holds only the result
     with progress:
         task = progress.add_task(f"{args.kind} -> {out.name}", total=spec.frames)
         render_animation(model, spec, out, view=options.view, atrophy=atrophy, frame=tuple(args.frame),

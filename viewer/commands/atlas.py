@@ -19,6 +19,7 @@ from typing import Any
 from viewer.atlas import load_atlas
 from viewer.atlases import BUILTIN, list_atlases, resolve_atlas, resolve_atlas_name, set_default_atlas
 from viewer.errors import DorsumError
+from viewer.output import check_output_folder
 
 DEFAULT_IMPORT_NAME = "bodyparts3d"
 
@@ -76,9 +77,7 @@ def _builder() -> Any:
 
 def run_build(args: argparse.Namespace) -> int:
     build_atlas = _builder()  # a missing package is one line before anything else happens
-    out: Path = args.out
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise DorsumError(f"{out}: folder is not empty; pass --overwrite to replace the atlas in it")
+    out: Path = check_output_folder(args.out, overwrite=args.overwrite)  # before the long build
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and swap at the end: a failed build leaves the old atlas intact.

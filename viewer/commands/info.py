@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from viewer.atlas import Atlas
+from viewer.levels import anatomical_order
 from viewer.scene_options import add_atlas_argument, load_atlas_from_args
 
 
@@ -18,7 +19,9 @@ def register(subparsers: Any) -> None:
 
 
 def atlas_info(atlas: Atlas) -> dict[str, Any]:
-    """The ``dorsum info --json`` document."""
+    """The ``dorsum info --json`` document (vertebrae and other levelled structures cranial to caudal)."""
+    by_id = {s.id: s for s in atlas.structures}
+    structures = [by_id[sid] for sid in anatomical_order(by_id)]
     return {
         "atlas": {
             "name": atlas.name, "version": atlas.version, "units": atlas.units, "frame": atlas.frame,
@@ -32,7 +35,7 @@ def atlas_info(atlas: Atlas) -> dict[str, Any]:
             {"id": s.id, "name": s.name, "muscle": s.muscle, "group": s.group, "side": s.side, "kind": s.kind,
              "layer": s.layer, "colour": s.colour, "mesh": str(s.mesh), "levels": list(s.levels),
              "n_triangles": atlas.meshes[s.id].n_triangles}
-            for s in atlas.structures
+            for s in structures
         ],
     }
 

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from viewer.checks import parse_size
+from viewer.checks import DPI_RANGE, check_dpi, parse_size
 from viewer.output import check_output_path
 from viewer.scene_options import add_scene_arguments
 from viewer.session import add_state_argument, scene_from_args
@@ -21,7 +21,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--size", default="1600x1200", metavar="WxH",
                         help="picture size in pixels, up to 7680x4320 (default: 1600x1200)")
     parser.add_argument("--transparent", action="store_true", help="transparent background")
-    parser.add_argument("--dpi", type=float, default=None, help="DPI to record in the PNG (for print layout)")
+    parser.add_argument("--dpi", default=None, metavar="DPI",
+                        help=f"DPI to record in the PNG for print layout, {DPI_RANGE[0]:g} to {DPI_RANGE[1]:g}")
     parser.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     add_annotation_arguments(parser)
     parser.set_defaults(run=run)
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from viewer.render import Camera  # VTK loads only when a picture is made
 
     size = parse_size(args.size)
+    dpi = check_dpi(args.dpi) if args.dpi is not None else None
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".png",))
     model, options, session = scene_from_args(args)
     if session is not None and session.labels and args.labels is None:
@@ -57,6 +59,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"dorsum shot: note: {note}", file=sys.stderr)
     extra = {"state": str(args.state)} if session is not None else {}
     picture = replace(picture, parameters={"command": "shot", **picture.parameters, **extra})
-    picture.save(out, overwrite=args.overwrite, dpi=args.dpi)
+    picture.save(out, overwrite=args.overwrite, dpi=dpi)
     print(f"wrote {out} ({size[0]}x{size[1]})")
     return 0

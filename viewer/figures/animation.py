@@ -19,7 +19,7 @@ from viewer.errors import DorsumError
 from viewer.figures import ANIMATION_KINDS, compose
 from viewer.figures.figure import displayed_points, framing_camera
 from viewer.model import SceneModel
-from viewer.output import write_atomically
+from viewer.output import run_encoder, write_atomically
 from viewer.render import Camera, RenderSettings, SceneRenderer, offscreen_plotter
 from viewer.views import fit_distance, view_preset
 
@@ -189,21 +189,30 @@ def mp4_writer(frames: Iterable[np.ndarray], fps: float, size: tuple[int, int],
                credit: str = "") -> Callable[[Path], None]:
     """``credit``: the data credits, stored as the MP4's copyright tag."""
     def write(target: Path) -> None:
-        import imageio_ffmpeg
-
-        # The temporary name does not end in .mp4, so the container is named explicitly.
-        writer = imageio_ffmpeg.write_frames(str(target), size, fps=fps, codec="libx264", quality=8,
-                                             macro_block_size=1, pix_fmt_out="yuv420p",
-                                             output_params=["-f", "mp4", "-movflags", "+faststart",
-                                                            *(["-metadata", f"copyright={credit}"] if credit else [])])
-        writer.send(None)
-        try:
-            for frame in frames:
-                writer.send(np.ascontiguousarray(frame[..., :3]))
-        finally:
-            writer.close()
+        # H.264 through the ffmpeg of imageio-ffmpeg, run and checked by viewer.output (a failed or
+        # killed encoder is an error, never a "written" file).
+        run_encoder(mp4_command(target, fps, size, credit), (np.ascontiguousarray(f[..., :3]) for f in frames),
+                    name="MP4")
 
     return write
+
+
+def mp4_command(target: Path, fps: float, size: tuple[int, int], credit: str = "") -> list[str]:
+    """The ffmpeg command that encodes raw RGB frames of ``size`` (w, h) from stdin to ``target``.
+
+    The settings are imageio-ffmpeg's for quality 8 (CRF 10); the temporary name does not end in
+    .mp4, so the container is named explicitly.
+    """
+    from fractions import Fraction
+
+    import imageio_ffmpeg
+
+    rate = str(Fraction(fps).limit_denominator())
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-vcodec", "rawvideo",
+            "-s", f"{size[0]}x{size[1]}", "-pix_fmt", "rgb24", "-r", rate, "-i", "-", "-an",
+            "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "10",
+            "-f", "mp4", "-movflags", "+faststart", *(["-metadata", f"copyright={credit}"] if credit else []),
+            str(target)]
 
 
 def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *, view: str, atrophy=None,

@@ -269,6 +269,10 @@ class FigureRenderer:
 
     def label_texts(self, panel: PanelSpec) -> dict[str, tuple[str, ...]]:
         """Label text -> structure ids it names, for the labels a panel asks for (visible ones only)."""
+        if not panel.label_all:
+            for name in panel.labels:  # asked for, but hidden: say so rather than drop it (docs/lessons.md)
+                if not any(self.model.is_visible(sid) for sid in self.model.resolve(name)):
+                    self.notes.append(f"no label for {name}: it is hidden in this figure")
         return label_targets(self.model, panel.labels, panel.label_all)
 
     def place_labels(self, panel: PanelSpec, picture: Box, camera: Camera, typography: Typography,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
+from viewer.levels import anatomical_order
 from viewer.model import SceneModel
 from viewer.output import write_atomically
 
@@ -133,7 +135,7 @@ def scene_data(model: SceneModel) -> dict:
 
     structures = []
     points = []
-    for sid in model.visible_ids():
+    for sid in anatomical_order(model.visible_ids()):  # the page's list: C1..S1, not as text
         faces = model.atlas.meshes[sid].faces
         vertices = model.vertices(sid)
         normals = vertex_normals(vertices, faces, vertex_normal_operator(faces, len(vertices)))
@@ -153,10 +155,27 @@ def scene_data(model: SceneModel) -> dict:
     return {"structures": structures, "centre": [float(c) for c in centre], "radius": radius}
 
 
+_SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def script_json(value: object) -> str:
+    """``value`` as JSON that is safe inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` become ``\\u`` escapes, so no text (a structure name, a title) can close
+    the element or open a comment; U+2028/U+2029 are escaped for older JavaScript parsers.
+    """
+    text = json.dumps(value, separators=(",", ":"))
+    return "".join(_SCRIPT_ESCAPES.get(char, char) for char in text)
+
+
 def scene_html(model: SceneModel, title: str = "Dorsum") -> str:
-    """A complete offline HTML page of the visible structures of ``model``."""
-    data = json.dumps(scene_data(model), separators=(",", ":"))
-    return _PAGE.replace("__TITLE__", html.escape(title)).replace("__DATA__", data)
+    """A complete offline HTML page of the visible structures of ``model``.
+
+    Everything that enters the page from the atlas or the user is escaped: the title as HTML text,
+    the scene as :func:`script_json`; the page script shows names with ``createTextNode`` only.
+    """
+    fields = {"__DATA__": script_json(scene_data(model)), "__TITLE__": html.escape(title)}
+    return re.sub("__DATA__|__TITLE__", lambda match: fields[match.group(0)], _PAGE)  # one pass: no re-expansion
 
 
 def export_html(model: SceneModel, path: str | Path, *, title: str = "Dorsum", overwrite: bool = False) -> Path:

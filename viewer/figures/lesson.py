@@ -18,7 +18,7 @@ from typing import Any
 
 from viewer.atlas import Atlas
 from viewer.atrophy import DEFAULT_MUSCLE, DEFAULT_SEGMENTS, MAX_AMOUNT, AtrophyParams
-from viewer.checks import check_option, check_range, parse_size
+from viewer.checks import DPI_RANGE, check_option, check_range, parse_size
 from viewer.errors import DorsumError
 from viewer.levels import SIDES, disc_position, parse_segment_range
 from viewer.scene_options import SceneOptions
@@ -210,7 +210,7 @@ class _LessonReader:
         default_size = self.size("lesson.size", meta.get("size")) or DEFAULT_SIZE
         background = self.option("lesson.background", meta.get("background", "white"), BACKGROUNDS)
         lighting = self.option("lesson.lighting", meta.get("lighting", "studio"), LIGHTING)
-        dpi = self.number("lesson.dpi", meta["dpi"], 10, 2400) if "dpi" in meta else None
+        dpi = self.number("lesson.dpi", meta["dpi"], *DPI_RANGE) if "dpi" in meta else None
         self.default_credit = self.flag("lesson.credit", meta.get("credit", True))
         entries = data.get("figures")
         if not isinstance(entries, list) or not entries or not all(isinstance(f, dict) for f in entries):
