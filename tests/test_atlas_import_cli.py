@@ -448,3 +448,12 @@ def test_sigterm_during_the_build_unwinds_and_leaves_nothing(tmp_path, monkeypat
     assert signal.getsignal(signal.SIGTERM) is handler  # restored afterwards
     assert "interrupted" in capsys.readouterr().err
     assert leftovers() == []
+
+
+def test_a_broken_zip_inside_a_source_folder_is_only_a_note(tmp_path, fake, capsys):
+    src = tmp_path / "Downloads"
+    src.mkdir()
+    (src / "FMA13075.obj").write_text(obj_text())
+    (src / "holiday.zip").write_bytes(b"not a zip")
+    assert main(["atlas", "import", str(src)]) == 0
+    assert f"note: {src / 'holiday.zip'}: ignored (not a zip archive" in capsys.readouterr().out

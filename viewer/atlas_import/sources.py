@@ -211,7 +211,7 @@ def _walk_folder(folder: Path, notes: list[str]) -> Iterator[Candidate | tuple[O
             if suffix in MESH_SUFFIXES:
                 yield _candidate_from_file(path)
             elif suffix == ".zip":
-                yield from _walk_zip(path, notes)
+                yield from _walk_zip(path, notes, nested=True)
             elif TABLE_NAME.search(name):
                 yield Origin(path), path.read_bytes()
 
@@ -222,7 +222,12 @@ def _candidate_from_file(path: Path) -> Candidate:
     return _candidate(Origin(path), path.stat().st_size, head)
 
 
-def _walk_zip(archive: Path, notes: list[str]) -> Iterator[Candidate | tuple[Origin, bytes]]:
+def _walk_zip(archive: Path, notes: list[str], nested: bool = False) -> Iterator[Candidate | tuple[Origin, bytes]]:
+    """Candidates and tables in ``archive``; a damaged archive is an error when the user named it,
+    and a note when it was merely found inside a folder (a Downloads folder holds all sorts)."""
+    if nested and not zipfile.is_zipfile(archive):
+        notes.append(f"{archive}: ignored (not a zip archive, or a damaged one)")
+        return
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = [info for info in zf.infolist() if not info.is_dir()]
