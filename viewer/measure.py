@@ -25,7 +25,7 @@ import numpy as np
 from viewer.atlas import Atlas, MeshData
 from viewer.checks import check_option
 from viewer.errors import DorsumError
-from viewer.levels import LUMBAR_DISCS, VERTEBRAE, disc_position, parse_disc_list
+from viewer.levels import LUMBAR_DISCS, VERTEBRAE, disc_position, level_position, parse_level_list
 
 if TYPE_CHECKING:
     from viewer.atrophy import AtrophyParams
@@ -67,6 +67,48 @@ def disc_plane(atlas: Atlas, disc: str) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(atlas.spine[upper], float), np.asarray(atlas.spine[lower], float)
     chord = b - a
     return 0.5 * (a + b), chord / np.linalg.norm(chord)
+
+
+def body_plane(atlas: Atlas, vertebra: str) -> tuple[np.ndarray, np.ndarray]:
+    """Plane of a vertebral body level, e.g. ``"L4"``: through the body centre, along the local spine.
+
+    The normal is the mean of the unit chords to the neighbouring body centres (pointing caudally),
+    the axis a slice at mid-body is taken perpendicular to; with one neighbour, that chord.
+    """
+    index = VERTEBRAE.index(str(vertebra).strip().upper())
+    name = VERTEBRAE[index]
+    if name not in atlas.spine:
+        known = ", ".join(atlas.spine) or "none"
+        raise DorsumError(f"levels: the atlas has no spine landmark for {name} (landmarks: {known})")
+    centre = np.asarray(atlas.spine[name], float)
+    chords = []
+    for other, sign in ((index - 1, 1.0), (index + 1, -1.0)):
+        if 0 <= other < len(VERTEBRAE) and VERTEBRAE[other] in atlas.spine:
+            chord = sign * (centre - np.asarray(atlas.spine[VERTEBRAE[other]], float))
+            chords.append(chord / np.linalg.norm(chord))
+    if not chords:
+        raise DorsumError(f"levels: the atlas has no spine landmark next to {name}, needed for its axis")
+    normal = np.sum(chords, axis=0)
+    return centre, normal / np.linalg.norm(normal)
+
+
+def level_plane(atlas: Atlas, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """Plane of a disc (``"L4-L5"``, :func:`disc_plane`) or a vertebral body (``"L4"``, :func:`body_plane`)."""
+    return disc_plane(atlas, level) if "-" in str(level) else body_plane(atlas, level)
+
+
+def structures_measured(atlas: Atlas, name: str) -> tuple[Any, ...]:
+    """Structures of a muscle (``"longissimus"``) or of a muscle group (``"erector_spinae"``)."""
+    found = atlas.structures_of_muscle(name)
+    if not found:
+        found = tuple(s for s in atlas.structures if s.kind == "muscle" and s.group == name)
+    return found
+
+
+def measurable_names(atlas: Atlas) -> tuple[str, ...]:
+    """Muscle names, then the names of the groups muscles belong to (``erector_spinae``)."""
+    groups = (s.group for s in atlas.structures if s.kind == "muscle" and s.group not in atlas.muscles)
+    return (*atlas.muscles, *dict.fromkeys(groups))
 
 
 def spine_levels(points: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -291,11 +333,11 @@ def muscle_section_loops(model: SceneModel, muscle: str, disc: str) -> dict[str,
         Only sides the muscle has; a side the plane misses maps to an empty list.
     """
     atlas = model.atlas
-    check_option("muscle", muscle, atlas.muscles)
-    plane = disc_plane(atlas, disc)
-    position = disc_position(disc)
+    check_option("muscle", muscle, measurable_names(atlas))
+    plane = level_plane(atlas, disc)
+    position = level_position(disc)
     loops: dict[str, list[np.ndarray]] = {}
-    for structure in atlas.structures_of_muscle(muscle):
+    for structure in structures_measured(atlas, muscle):
         mesh = atlas.meshes[structure.id]
         levels, sides = vertex_levels(atlas, structure.id), vertex_sides(atlas, structure.id)
         for side in np.unique(sides):
@@ -317,9 +359,11 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
         A model is measured as displayed (its current, possibly atrophied vertices). An atlas is
         measured healthy, or with ``params`` applied.
     muscle : str
-        Muscle name in the atlas (``dorsum info`` lists them).
+        Muscle name in the atlas (``dorsum info`` lists them), or a muscle group such as
+        ``erector_spinae`` (its muscles' areas add up).
     discs : sequence of str or str
-        Disc levels such as ``("L4-L5", "L5-S1")`` or ``"L4-L5,L5-S1"``.
+        Disc levels such as ``("L4-L5", "L5-S1")`` or ``"L4-L5,L5-S1"``, and/or vertebral-body
+        levels such as ``"L4,L5"`` (plane through the body centre, see :func:`body_plane`).
     params : AtrophyParams, optional
         Atrophy to apply first (to a fresh model; a given model is not changed).
 
@@ -341,9 +385,9 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
 
     model = source if isinstance(source, SceneModel) else SceneModel(source)
     atlas = model.atlas
-    check_option("muscle", muscle, atlas.muscles)
+    check_option("muscle", muscle, measurable_names(atlas))
     try:
-        disc_names = parse_disc_list(discs if isinstance(discs, str) else ",".join(discs))
+        disc_names = parse_level_list(discs if isinstance(discs, str) else ",".join(discs))
     except DorsumError as exc:
         message = str(exc)
         raise DorsumError(message if message.startswith("levels:") else f"levels: {message}") from None
@@ -352,11 +396,11 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
 
         model = SceneModel(atlas)
         apply_atrophy(model, params)
-    structures = atlas.structures_of_muscle(muscle)
+    structures = structures_measured(atlas, muscle)
     levels: dict[str, dict[str, dict[str, float | None]]] = {}
     for disc in disc_names:
-        plane = disc_plane(atlas, disc)
-        position = disc_position(disc)
+        plane = level_plane(atlas, disc)
+        position = level_position(disc)
         shown: dict[str, float] = {}
         healthy: dict[str, float] = {}
         for structure in structures:

@@ -34,6 +34,9 @@ BONE_REACH = 1.35
 # this far (mm) beyond its top (if its top lies within VERTEBRA_SEARCH mm of the plane).
 VERTEBRA_CUT_DEPTH = 4.0
 VERTEBRA_SEARCH = 20.0
+#: Structure kinds drawn as the skeleton of the slice (bones, and discs where the atlas has them).
+SKELETAL_KINDS = ("bone", "disc")
+DISC_FILL = (196, 214, 226)
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,16 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
     reach = max((np.abs(loop).max() for part in parts for loop in part.loops), default=150.0) * BONE_REACH
     lower_vertebra = disc.upper().split("-")[1]
     notes: list[str] = []
-    for structure in atlas.structures:
-        if structure.kind != "bone" or structure.id not in visible:
-            continue
+    skeleton = [s for s in atlas.structures if s.kind in SKELETAL_KINDS and s.id in visible]
+    cut = {s.id: section_loops(model.vertices(s.id), atlas.meshes[s.id].faces, origin, normal) for s in skeleton}
+    # An atlas that models the discs is cut in the disc plane itself; only without them does the
+    # vertebra below stand in for the disc.
+    has_disc = any(loops for sid, loops in cut.items() if _is_disc(atlas.structure(sid)))
+    for structure in skeleton:
         vertices, faces = model.vertices(structure.id), atlas.meshes[structure.id].faces
-        loops = section_loops(vertices, faces, origin, normal)
+        loops = cut[structure.id]
         cut_origin = origin
-        if not loops and structure.levels == (lower_vertebra,):
+        if not loops and not has_disc and structure.levels == (lower_vertebra,):
             # The disc itself is not modelled; its outline is close to that of the vertebra below.
             depth = float(((vertices - origin) @ normal).min())
             if 0.0 < depth < VERTEBRA_SEARCH:
@@ -148,8 +154,14 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
         slice_loops = [to_slice(loop, cut_origin, axes) for loop in loops]
         near = tuple(loop for loop in slice_loops if len(loop) > 2 and np.linalg.norm(loop.mean(axis=0)) < reach)
         if near:
-            parts.insert(0, SectionPart(structure.id, structure.name, "bone", structure.colour, near))
+            kind = "disc" if _is_disc(structure) else "bone"
+            parts.insert(0, SectionPart(structure.id, structure.name, kind, structure.colour, near))
     return SectionDrawing(disc, tuple(parts), tuple(labels), tuple(notes))
+
+
+def _is_disc(structure) -> bool:
+    """An intervertebral disc (kind ``disc``, or a skeletal structure named ``disc_...``)."""
+    return structure.kind == "disc" or structure.id.startswith("disc_")
 
 
 def _fill_mask(loops: tuple[np.ndarray, ...], to_pixels, shape: tuple[int, int]) -> np.ndarray:
@@ -211,7 +223,7 @@ def field_of_view(drawing: SectionDrawing, margin: float = 0.04) -> tuple[np.nda
     for part in drawing.parts:
         for loop in part.loops:
             centre = loop.mean(axis=0)
-            if part.kind == "bone" and np.all(centre >= low) and np.all(centre <= high):
+            if part.kind in SKELETAL_KINDS and np.all(centre >= low) and np.all(centre <= high):
                 low, high = np.minimum(low, loop.min(axis=0)), np.maximum(high, loop.max(axis=0))
     pad = margin * np.maximum(high - low, 1.0)
     return low - pad, high + pad
@@ -258,9 +270,9 @@ def draw_section(drawing: SectionDrawing, size: tuple[int, int], *, typography: 
     line_width = max(2, SUPERSAMPLE * typo.small // 14)
     for index, part in enumerate(drawing.parts):
         mask = _fill_mask(part.loops, lambda loop: to_pixels(loop, SUPERSAMPLE), (big_size[1], big_size[0]))
-        fill = BONE_FILL if part.kind == "bone" else _hex(part.colour)
+        fill = BONE_FILL if part.kind == "bone" else DISC_FILL if part.kind == "disc" else _hex(part.colour)
         image.paste((*fill, 255), mask=Image.fromarray(mask.astype(np.uint8) * 255, "L"))
-        edge = BONE_EDGE if part.kind == "bone" else MUSCLE_EDGE
+        edge = BONE_EDGE if part.kind in SKELETAL_KINDS else MUSCLE_EDGE
         for loop in part.loops:
             px = to_pixels(loop, SUPERSAMPLE)
             draw.line([tuple(p) for p in np.vstack([px, px[:1]])], fill=(*edge, 255), width=line_width, joint="curve")
