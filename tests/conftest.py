@@ -37,6 +37,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(XVFB_MISSING)
 
 
+@pytest.fixture(autouse=True)
+def _user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty data and config folders: no test reads or writes the real
+    user's installed atlases or default-atlas setting."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    return home
+
+
 @pytest.fixture(scope="session")
 def fixture_atlas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of the synthetic test atlas (read-only: copy it before breaking it)."""

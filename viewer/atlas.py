@@ -141,6 +141,28 @@ class Atlas:
     def structures_of_muscle(self, muscle: str) -> tuple[Structure, ...]:
         return tuple(s for s in self.structures if s.muscle == muscle)
 
+    def ids_named(self, name: str) -> tuple[str, ...]:
+        """Structure ids named by a layer, a structure id, a muscle, a group, or ``<muscle>_<side>``
+        (also ``<group>_<side>``).
+
+        ``<muscle>_<side>`` (``longissimus_left``) names every structure of that muscle on that side,
+        so names written for one atlas work on another that splits the muscle into parts
+        (``longissimus_thoracis_left``, ``longissimus_cervicis_left``...). Empty when nothing matches.
+        """
+        if name in self.layer_names:
+            return tuple(s.id for s in self.structures if s.layer == name)
+        for attribute in ("id", "muscle", "group"):
+            ids = tuple(s.id for s in self.structures if getattr(s, attribute) == name)
+            if ids:
+                return ids
+        whole, _, side = name.rpartition("_")
+        if whole and side in SIDES:
+            for attribute in ("muscle", "group"):  # longissimus_left, then erector_spinae_left
+                ids = tuple(s.id for s in self.structures if getattr(s, attribute) == whole and s.side == side)
+                if ids:
+                    return ids
+        return ()
+
     @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.layers)
@@ -153,6 +175,20 @@ class Atlas:
     def muscles(self) -> tuple[str, ...]:
         """Names of the muscles (kind ``muscle``), in atlas order, without duplicates."""
         return tuple(dict.fromkeys(s.muscle for s in self.structures if s.kind == "muscle"))
+
+
+def credit_lines(atlas: Atlas) -> tuple[str, ...]:
+    """The attribution of every data source of ``atlas``: what a figure's metadata carries."""
+    return tuple(dict.fromkeys(s.attribution.strip() for s in atlas.sources if s.attribution.strip()))
+
+
+def printed_credit_lines(atlas: Atlas) -> tuple[str, ...]:
+    """The attributions a picture must show: those of Creative Commons sources (``licence`` "CC-...",
+    "CC BY-SA ..."), whose licences ask for credit wherever the work is shown. Sources under
+    software licences (the built-in atlas's myo-sim, Apache-2.0) are credited in the metadata only.
+    """
+    return tuple(dict.fromkeys(s.attribution.strip() for s in atlas.sources
+                               if s.attribution.strip() and re.match(r"(?i)^cc[\s_-]", s.licence.strip())))
 
 
 def default_atlas_dir() -> Path:

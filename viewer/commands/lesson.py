@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from viewer import __version__
+from viewer.atlas import credit_lines
 from viewer.errors import DorsumError
 from viewer.figures.lesson import FigureSpec, Lesson, check_lesson_atrophy, check_lesson_outputs, load_lesson
 from viewer.output import save_png
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                 progress.console.print(f"dorsum lesson: note: {figure.output}: {note}", style="yellow",
                                        highlight=False, soft_wrap=True)
             path = save_png(folder / figure.output, pixels, parameters=figure_parameters(lesson, figure, atlas_label),
-                            overwrite=args.overwrite, dpi=lesson.dpi)
+                            overwrite=args.overwrite, dpi=lesson.dpi, credits=credit_lines(atlas))
             written.append(path)
             progress.update(task, advance=1, description=f"{lesson.source.name}: {figure.output}")
 

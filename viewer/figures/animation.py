@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from viewer.atlas import credit_lines
 from viewer.errors import DorsumError
 from viewer.figures import ANIMATION_KINDS, compose
 from viewer.figures.figure import displayed_points, framing_camera
@@ -179,8 +180,10 @@ def caption_frame(frame: np.ndarray, text: str) -> np.ndarray:
 
 
 # -- writing ------------------------------------------------------------------------------------------
-def gif_writer(frames: Iterable[np.ndarray], fps: float) -> Callable[[Path], None]:
+def gif_writer(frames: Iterable[np.ndarray], fps: float, credit: str = "") -> Callable[[Path], None]:
     """A writer that encodes each of ``frames`` as it comes and keeps none of them.
+
+    ``credit`` (the data credits) is stored as the GIF's comment.
 
     Pillow's own animated-GIF save holds every frame until the end; here each frame gets its own
     adaptive palette (what Pillow's save does, so the decoded pixels are the same) and is written
@@ -195,6 +198,8 @@ def gif_writer(frames: Iterable[np.ndarray], fps: float) -> Callable[[Path], Non
                 if index == 0:
                     header, _ = GifImagePlugin.getheader(image, info={"loop": 0})
                     handle.writelines(header)
+                    if credit:
+                        handle.write(_gif_comment(credit.encode("utf-8")))
                 handle.writelines(GifImagePlugin.getdata(image, duration=1000.0 / fps, include_color_table=True,
                                                          disposal=1))
                 handle.flush()  # on disk now: a long animation never waits in memory
@@ -233,9 +238,17 @@ def mp4_command(target: Path, fps: float, size: tuple[int, int], credit: str = "
             str(target)]
 
 
-def frame_writer(frames: Iterable[np.ndarray], spec: AnimationSpec, suffix: str) -> Callable[[Path], None]:
-    """The writer for ``suffix`` (.gif or .mp4), consuming ``frames`` lazily."""
-    return gif_writer(frames, spec.fps) if suffix == ".gif" else mp4_writer(frames, spec.fps, spec.size)
+def frame_writer(frames: Iterable[np.ndarray], spec: AnimationSpec, suffix: str,
+                 credit: str = "") -> Callable[[Path], None]:
+    """The writer for ``suffix`` (.gif or .mp4), consuming ``frames`` lazily; ``credit`` goes in its metadata."""
+    return (gif_writer(frames, spec.fps, credit) if suffix == ".gif"
+            else mp4_writer(frames, spec.fps, spec.size, credit))
+
+
+def _gif_comment(text: bytes) -> bytes:
+    """A GIF comment extension block holding ``text`` (sub-blocks of at most 255 bytes)."""
+    blocks = b"".join(bytes([len(text[i:i + 255])]) + text[i:i + 255] for i in range(0, len(text), 255))
+    return b"\x21\xfe" + blocks + b"\x00"
 
 
 def _reporting(frames: Iterable[np.ndarray], on_frame: Callable[[int], None]) -> Iterator[np.ndarray]:
@@ -272,7 +285,9 @@ def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *
         else:
             source = peel_frames(renderer, spec, view, frame)
         # Each frame is rendered when the encoder asks for it and dropped once encoded.
-        return write_atomically(out, frame_writer(_reporting(source, on_frame), spec, suffix), overwrite=overwrite)
+        credit = "\n".join(credit_lines(model.atlas))
+        return write_atomically(out, frame_writer(_reporting(source, on_frame), spec, suffix, credit),
+                                overwrite=overwrite)
     finally:
         renderer.close()
         plotter.close()
