@@ -189,3 +189,17 @@ def test_build_uses_what_the_lumbar_rebuild_returns(tmp_path: Path, monkeypatch)
     assert finished == ["reading", "landmarks", "bones", "muscles", "lumbar", "writing"]
     assert all(0.0 <= f <= 1.0 for _, f in stages)
     assert any(note.startswith("time:") for note in summary.notes)
+
+
+def test_a_muscle_reaching_across_the_midline_is_laid_on_it():
+    from viewer.atlas import MeshData
+    from viewer.atlas_import.build import MIDLINE_CLEARANCE_MM, keep_to_own_side
+
+    vertices = np.array([[-4.0, 0.0, 0.0], [10.0, 0.0, 0.0], [10.0, 5.0, 0.0], [10.0, 0.0, 5.0]])
+    faces = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]])
+    right = keep_to_own_side(MeshData(vertices, faces), "right")
+    assert right.vertices[:, 0].min() == MIDLINE_CLEARANCE_MM and right.vertices[1:, 0].tolist() == [10.0] * 3
+    left = keep_to_own_side(MeshData(-vertices, faces), "left")
+    assert left.vertices[:, 0].max() == -MIDLINE_CLEARANCE_MM
+    midline = MeshData(vertices, faces)
+    assert keep_to_own_side(midline, "midline") is midline

@@ -1,6 +1,7 @@
 """The lumbar region rebuilt on BodyParts3D bones (issue 10): sizes, layout, midline, bone, atrophy, section.
 
-The atlas is built once per session from the shared BodyParts3D data (``tests/lumbar_atlas.py``).
+The atlas is the shared BodyParts3D subset as ``dorsum atlas import`` makes it (the session fixture
+``bodyparts3d_atlas`` in ``tests/conftest.py``), so these tests check the product, not a copy of it.
 Published ranges are those of ``docs/atlas.md`` ("The lumbar region of an imported BodyParts3D atlas").
 """
 
@@ -12,7 +13,6 @@ import numpy as np
 import pytest
 import trimesh
 
-from lumbar_atlas import build_lumbar_atlas
 from viewer.atlas import Atlas, load_atlas
 from viewer.atrophy import AtrophyParams
 from viewer.measure import level_plane, measure_muscle, section_loops
@@ -30,10 +30,18 @@ RANGES = {
 }
 
 
+#: Muscles the lumbar rebuild replaces (each side), and what it adds.
+REBUILT = ("multifidus", "longissimus_thoracis", "iliocostalis_lumborum", "quadratus_lumborum", "psoas_major")
+ADDED = ("thoracolumbar_fascia", "interspinous_ligament")
+#: Imported muscles that lie over the rebuilt ones and must not be pierced by them.
+OVERLYING = tuple(f"{stem}_{side}" for side in ("left", "right")
+                  for stem in ("latissimus_dorsi", "serratus_posterior_inferior", "gluteus_maximus"))
+
+
 @pytest.fixture(scope="session")
-def lumbar(tmp_path_factory: pytest.TempPathFactory) -> tuple[Atlas, dict]:
-    root, rebuilt = build_lumbar_atlas(tmp_path_factory.mktemp("lumbar_atlas"))
-    return load_atlas(root), rebuilt
+def lumbar(bodyparts3d_atlas: Atlas) -> tuple[Atlas, dict]:
+    ids = [f"{stem}_{side}" for stem in REBUILT for side in ("left", "right")] + list(ADDED)
+    return bodyparts3d_atlas, {sid: bodyparts3d_atlas.meshes[sid] for sid in ids}
 
 
 @pytest.fixture(scope="session")
@@ -197,8 +205,6 @@ def test_under_two_percent_of_each_muscle_inside_bone(atlas: Atlas, lumbar) -> N
 
 def test_rebuilt_muscles_stay_deep_to_the_overlying_muscles(atlas: Atlas, lumbar) -> None:
     """Latissimus dorsi, serratus posterior inferior and gluteus maximus are not pierced (a sliver at most)."""
-    from lumbar_atlas import OVERLYING
-
     for sid in lumbar[1]:
         if atlas.structure(sid).kind != "muscle":
             continue

@@ -112,6 +112,7 @@ def build_atlas_from_files(files: Mapping[int, Sequence[Path]], out: Path, *,
     by_id = {s.id: s for s in planned}
     meshes = _repair_all(raw, by_id, timer)
     meshes.update(_lumbar(meshes, by_id, spine, timer))
+    meshes = {sid: keep_to_own_side(mesh, _side_of(sid, by_id)) for sid, mesh in meshes.items()}
     present = [s for s in catalogue.structures if s.id in meshes]
     present += [catalogue.planned_or_guessed(sid) for sid in meshes if sid not in {s.id for s in present}]
 
@@ -208,6 +209,34 @@ def _lumbar(meshes: Mapping[str, MeshData], by_id: Mapping[str, Planned],
             rebuilt[sid] = with_level_data(mesh, spine, side)
     timer.done()
     return rebuilt
+
+
+#: A muscle of one side keeps this far (mm) from the midline plane: left and right meet, never overlap.
+MIDLINE_CLEARANCE_MM = 0.2
+
+
+def _side_of(sid: str, by_id: Mapping[str, Planned]) -> str:
+    planned = by_id.get(sid)
+    if planned is not None:
+        return planned.side if planned.kind == "muscle" else "midline"
+    return "left" if sid.endswith("_left") else "right" if sid.endswith("_right") else "midline"
+
+
+def keep_to_own_side(mesh: MeshData, side: str) -> MeshData:
+    """A left or right muscle with the vertices that reach across the midline laid on it instead.
+
+    BodyParts3D's paired muscles overlap their partners by up to 5 mm at the midline (trapezius,
+    rhomboids); where the two halves meet at the nuchal and supraspinous ligaments they now touch.
+    """
+    if side not in ("left", "right"):
+        return mesh
+    x = mesh.vertices[:, 0]
+    clamped = np.maximum(x, MIDLINE_CLEARANCE_MM) if side == "right" else np.minimum(x, -MIDLINE_CLEARANCE_MM)
+    if np.array_equal(clamped, x):
+        return mesh
+    vertices = mesh.vertices.copy()
+    vertices[:, 0] = clamped
+    return MeshData(vertices, mesh.faces, mesh.point_data)
 
 
 def with_level_data(mesh: MeshData, spine: Mapping[str, np.ndarray], side: str) -> MeshData:
