@@ -272,6 +272,16 @@ def _below_rows(drawing: SectionDrawing, typo: Typography, scale_bar: bool) -> t
     return letter, note, bar
 
 
+def _label_margin(drawing: SectionDrawing, typeface, width: int) -> int:
+    """Width of each label column: as for 3D panels, but up to 34% of the panel so that a CSA with its
+    fat fraction is not cut short (a slice is wider than tall, so it loses little height)."""
+    texts = [label.text for label in drawing.labels]
+    if not texts:
+        return 0
+    longest = max(compose.text_width(t, typeface) for t in texts)
+    return int(min(longest + 1.5 * compose.line_height(typeface), max(0.34 * width, margin_width(texts, typeface, width))))
+
+
 def _heading_beside(drawing: SectionDrawing, typo: Typography, margin: int) -> bool:
     """Whether the heading fits in the label column left of the slice, on the row of the R, A and L."""
     heading_font = compose.font(typo.body, bold=True)
@@ -291,7 +301,7 @@ def _slice_frame(drawing: SectionDrawing, size: tuple[int, int], typo: Typograph
     """Picture box, slice bounds (low, high; mm) and the scale (pixels per mm) that fits them in it."""
     width, height = size
     typeface = compose.font(typo.small)
-    margin = margin_width([label.text for label in drawing.labels], typeface, width) if labels else 0
+    margin = _label_margin(drawing, typeface, width) if labels else 0
     letter = compose.line_height(compose.font(typo.body, bold=True))
     top = letter + (0 if _heading_beside(drawing, typo, margin) else _heading_height(drawing, typo))
     picture = Box(margin, top, width - 2 * margin, height - top - sum(_below_rows(drawing, typo, scale_bar)))
