@@ -175,7 +175,10 @@ def test_the_muscle_shrinks_toward_the_bone_not_its_own_centre(real_atlas):
     from viewer.atrophy import _bones_near, closest_bone_points
 
     _, after = closest_bone_points(model.vertices(sid)[moved], *_bones_near(real_atlas, sid))
-    assert np.median(after) < 0.75 * np.median(bed.distance[moved])
+    # Measured: 0.74 before the midline rebuild of the atlas, 0.76 after it (the multifidus now
+    # keeps off the midline and the spinous tips, so fewer of its vertices sit right on bone);
+    # shrinking toward its own centre would give about 1.
+    assert np.median(after) < 0.8 * np.median(bed.distance[moved])
 
 
 def test_other_muscles_are_untouched(real_atlas):

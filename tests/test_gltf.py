@@ -130,3 +130,25 @@ def test_export_holds_the_atrophy_as_shown(fixture_atlas_dir, fixture_atlas, tmp
     colour = np.asarray(left.visual.material.baseColorFactor) / 255.0
     assert np.allclose(colour, base_colour_factor(model.colour("mf_left"), 1.0), atol=1 / 255)
     assert model.colour("mf_left") != fixture_atlas.structure("mf_left").colour  # fat shows
+
+
+def test_export_of_the_shipped_atlas_passes_the_validator(real_atlas, tmp_path):
+    """Every structure of the real atlas (not only the fixture): unit normals, valid GLB."""
+    model = SceneModel(real_atlas)
+    assert sorted(model.visible_ids()) == sorted(s.id for s in real_atlas.structures)
+    path = tmp_path / "atlas.glb"
+    path.write_bytes(scene_glb(model))
+    issues = khronos_validate(path, tmp_path)
+    assert issues["numErrors"] == 0 and issues["numWarnings"] == 0, issues["messages"][:5]
+    scene = load_glb(path)
+    assert len(scene.graph.nodes_geometry) == len(real_atlas.structures)
+
+
+def test_normals_stay_unit_length_on_a_two_sided_flap():
+    """A triangle drawn twice with opposite winding cancels its area-weighted normals."""
+    from viewer.figures.gltf import unit_vertex_normals
+
+    vertices = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [5.0, 5.0, 5.0]])
+    faces = np.array([[0, 1, 2], [0, 2, 1]])
+    normals = unit_vertex_normals(vertices, faces)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-6)

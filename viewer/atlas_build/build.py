@@ -1,13 +1,19 @@
 """Build the Dorsum atlas folder: bone and muscle meshes, ``atlas.toml``, provenance and licences.
 
 :func:`build_atlas` is deterministic: the same installed packages give byte-identical files
-(sorted iteration, fixed iteration counts, no random sampling, no timestamps).
+(sorted iteration, fixed iteration counts, no random sampling, no timestamps), on any x86-64
+machine: the build runs in a child process whose numerical libraries are pinned to one code path
+(:data:`PINNED_ENVIRONMENT`); without that, numpy's AVX-512 and AVX2 loops and OpenBLAS's
+per-CPU kernels order ties and round sums differently, and the files differ from CPU to CPU.
 """
 
 from __future__ import annotations
 
-import importlib
+import os
+import platform
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -18,6 +24,7 @@ import trimesh
 
 from viewer.atlas_build import fascicle_muscles, source, spine, volume
 from viewer.atlas_build.fascicle_muscles import build_latissimus
+from viewer.errors import DorsumError
 from viewer.levels import VERTEBRAE
 
 ATLAS_NAME = "Dorsum back-muscle atlas"
@@ -254,15 +261,60 @@ def with_level_data(mesh: trimesh.Trimesh, centres: Mapping[str, np.ndarray], si
 
 
 def _landmark_muscles(
-    bones: Mapping[str, trimesh.Trimesh], deeper: Mapping[str, trimesh.Trimesh]
+    bones: Mapping[str, trimesh.Trimesh], deeper: Mapping[str, trimesh.Trimesh],
+    rotatores: Mapping[str, trimesh.Trimesh],
 ) -> dict[str, trimesh.Trimesh]:
-    try:
-        module = importlib.import_module("viewer.atlas_build.landmark_muscles")
-    except ModuleNotFoundError as exc:
-        if exc.name != "viewer.atlas_build.landmark_muscles":
-            raise
-        return {}
-    return dict(module.build_landmark_muscles(bones, deeper))
+    from viewer.atlas_build import landmark_muscles
+
+    return symmetric(trimmed_at_midline(landmark_muscles.build_landmark_muscles(bones, deeper, rotatores)))
+
+
+def mirrored(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Mirror image of a mesh in the midsagittal plane (x -> -x), still wound outward."""
+    vertices = np.asarray(mesh.vertices, dtype=np.float64) * np.array([-1.0, 1.0, 1.0])
+    return trimesh.Trimesh(vertices, np.asarray(mesh.faces)[:, ::-1].copy(), process=False)
+
+
+def symmetric(meshes: Mapping[str, trimesh.Trimesh]) -> dict[str, trimesh.Trimesh]:
+    """Copy of ``meshes`` whose left structures are the mirror images of the right ones.
+
+    The bones are mirror-symmetric (the vertebrae to 0.04 mm, the sacrum to 0.7 mm) but the
+    source model's fascicle paths are not; built side by side, the left longissimus reached 8 %
+    of its vertices across the midline and its CSA differed from the right by up to 39 %. The
+    right side is built and calibrated; the left one is its mirror image.
+    """
+    out = dict(meshes)
+    for sid in sorted(meshes):
+        if sid.endswith("_left") and sid[: -len("left")] + "right" in meshes:
+            out[sid] = mirrored(meshes[sid[: -len("left")] + "right"])
+    return out
+
+
+#: Muscles that are not built in the distance-field domain (the sheets) and are trimmed at the
+#: midline afterwards; the others are kept off it while they are built (``midline=True``).
+SHEET_MUSCLES = ("trapezius", "rhomboid_major", "rhomboid_minor")
+
+
+def trimmed_at_midline(meshes: Mapping[str, trimesh.Trimesh]) -> dict[str, trimesh.Trimesh]:
+    """Copy of ``meshes`` in which the sheet muscles end ``MIDLINE_GAP_MM`` short of the midline."""
+    out = dict(meshes)
+    for sid in sorted(meshes):
+        if _muscle_of(sid) not in SHEET_MUSCLES or side_of(sid) == "midline":
+            continue
+        solid = volume.as_manifold(meshes[sid])
+        if solid is None:
+            continue
+        sign = 1.0 if side_of(sid) == "right" else -1.0
+        kept = solid.trim_by_plane((sign, 0.0, 0.0), volume.MIDLINE_GAP_MM).to_mesh()
+        mesh = trimesh.Trimesh(np.asarray(kept.vert_properties)[:, :3].astype(np.float64),
+                               np.asarray(kept.tri_verts, dtype=np.int64), process=False)
+        if mesh.is_watertight and len(mesh.faces):
+            out[sid] = volume.largest_components(mesh, min_fraction=0.05)
+    return out
+
+
+def _symmetric_result(result: fascicle_muscles.FascicleMuscles) -> fascicle_muscles.FascicleMuscles:
+    return fascicle_muscles.FascicleMuscles(symmetric(result.meshes), result.calibration)
 
 
 def _toml_str(text: str) -> str:
@@ -364,6 +416,8 @@ def provenance_text(versions: Mapping[str, str], calibration: Mapping[str, Mappi
     """``PROVENANCE.toml``: package versions, build parameters and calibration results."""
     lines = ["# How this atlas was built (viewer.atlas_build.build_atlas).", ""]
     lines += _table("[packages]", {k: versions[k] for k in sorted(versions)})
+    # Byte identity holds for these settings on x86-64 (see PINNED_ENVIRONMENT and docs/atlas.md).
+    lines += _table("[build_environment]", dict(PINNED_ENVIRONMENT))
     lines += _table("[parameters]", {
         "model": source.MODEL_NAME, "posture": "neutral (qpos0)", "voxel_mm": VOXEL_MM,
         "decimation_tolerance_mm": TOLERANCE_MM, "specific_tension_n_per_mm2": fascicle_muscles.SPECIFIC_TENSION,
@@ -377,6 +431,13 @@ def provenance_text(versions: Mapping[str, str], calibration: Mapping[str, Mappi
         "fascia_thickness_mm": fascicle_muscles.FASCIA_THICKNESS_MM,
         "fascia_half_width_mm": fascicle_muscles.FASCIA_HALF_WIDTH_MM,
         "cut_blend_mm": volume.CUT_BLEND_MM,
+        "midline_gap_mm": volume.MIDLINE_GAP_MM,
+        "spinous_ridge_half_width_mm": volume.RIDGE_HALF_WIDTH_MM,
+        "spinous_ridge_window_mm": volume.RIDGE_WINDOW_MM,
+        "thoracic_multifidus_radius_mm": fascicle_muscles.THORACIC_MULTIFIDUS_RADIUS_MM,
+        "thoracic_multifidus_lowest_origin": fascicle_muscles.THORACIC_MULTIFIDUS_LOWEST,
+        "multifidus_lift_end_level": fascicle_muscles.MULTIFIDUS_LIFT_END,
+        "symmetry": "right side built and calibrated, left side its mirror image",
         "calibration_iterations": CALIBRATION_ITERATIONS,
         "overlap_priority": ["bone", "multifidus", "longissimus", "iliocostalis", "superficial"],
         "landmark_muscles": "viewer.atlas_build.landmark_muscles (built in two passes, see docs/atlas.md)",
@@ -404,39 +465,94 @@ def licence_text() -> str:
     return header + body
 
 
+#: Set in the child process that runs the build with :data:`PINNED_ENVIRONMENT`.
+PINNED_MARKER = "DORSUM_ATLAS_BUILD_PINNED"
+#: Environment of the build process. numpy dispatches its loops (sorting, sums, transcendental
+#: functions) at run time to the widest SIMD the CPU has; unstable sorts then order equal keys
+#: differently (trimesh's connected pieces, hence face order and the seeded surface samples) and
+#: float results differ in the last bits. OpenBLAS likewise picks a kernel per CPU and may use
+#: several threads. Measured: the same packages gave different cervical vertebrae (face order)
+#: and every muscle on an AVX-512 CPU and on an AVX2 one. Pinned: numpy to its x86-64-v2
+#: baseline loops, OpenBLAS to its Nehalem (SSE, no FMA) kernels and one thread, string hashing
+#: to a fixed seed.
+PINNED_ENVIRONMENT: dict[str, str] = {
+    "NPY_ENABLE_CPU_FEATURES": "X86_V2",
+    "OPENBLAS_CORETYPE": "Nehalem",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "PYTHONHASHSEED": "0",
+}
+
+
+def pinned_environment() -> dict[str, str]:
+    """The current environment plus :data:`PINNED_ENVIRONMENT` (the CPU pins on x86-64 only)."""
+    env = dict(os.environ)
+    pins = dict(PINNED_ENVIRONMENT)
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        # Other architectures have other SIMD names and kernels: their atlas is not byte-identical.
+        pins = {k: v for k, v in pins.items() if k not in ("NPY_ENABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")}
+    env.update(pins)
+    env[PINNED_MARKER] = "1"
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def build_atlas(out_dir: Path) -> None:
     """Build the whole atlas into ``out_dir`` (created; earlier ``bones/`` and ``muscles/`` replaced).
+
+    The work runs in a child Python process with :func:`pinned_environment`, so that the files do
+    not depend on the CPU (see :data:`PINNED_ENVIRONMENT`); inside that process it runs directly.
 
     Parameters
     ----------
     out_dir : Path
         Atlas folder, e.g. the repository's ``meshes/``.
+
+    Raises
+    ------
+    DorsumError
+        If the build process fails (its own error is printed on stderr first).
     """
-    out_dir = Path(out_dir)
+    if os.environ.get(PINNED_MARKER) == "1":
+        _build_atlas_here(Path(out_dir))
+        return
+    done = subprocess.run([sys.executable, "-m", "viewer.atlas_build.build", str(Path(out_dir).resolve())],
+                          env=pinned_environment(), check=False)
+    if done.returncode != 0:
+        raise DorsumError(f"the atlas build process failed (exit status {done.returncode}); see the error above")
+
+
+def _build_atlas_here(out_dir: Path) -> None:
     bones = source.load_bones()
     centres = spine.spine_centres(bones)
     fascicles = source.load_fascicles()
-    built = fascicle_muscles.build_fascicle_muscles(
+    from viewer.atlas_build.landmark_muscles import build_rotatores
+
+    # The rotatores are the deepest layer and rest on bone alone: built first, the multifidus
+    # (calibrated) is laid over them. Every muscle is built on the right and mirrored.
+    rotatores = symmetric(build_rotatores(bones))
+    built = _symmetric_result(fascicle_muscles.build_fascicle_muscles(
         fascicles, bones, centres, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM,
-        calibration_iterations=CALIBRATION_ITERATIONS,
-    )
-    first_ld = build_latissimus(fascicles, bones, built.meshes, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM)
-    landmark = _landmark_muscles(bones, {**built.meshes, **first_ld})
+        calibration_iterations=CALIBRATION_ITERATIONS, deep_extra=rotatores,
+    ))
+    first_ld = symmetric(build_latissimus(fascicles, bones, built.meshes, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM))
+    landmark = _landmark_muscles(bones, {**built.meshes, **first_ld}, rotatores)
     # Second pass: now that semispinalis, rotatores and spinalis exist, keep the erector spinae
     # behind the deep layer and latissimus behind both, as seen from behind (layer order).
     deep_extra = {k: v for k, v in landmark.items() if MUSCLES[_muscle_of(k)].layer == "deep"}
-    built = fascicle_muscles.build_fascicle_muscles(
+    built = _symmetric_result(fascicle_muscles.build_fascicle_muscles(
         fascicles, bones, centres, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM,
         deep_extra=deep_extra, beside={k: v for k, v in landmark.items() if _muscle_of(k) == "spinalis"},
         reuse=built,
-    )
+    ))
     under_ld = {**built.meshes, **{k: v for k, v in landmark.items() if MUSCLES[_muscle_of(k)].layer != "superficial"}}
     fascia = fascicle_muscles.build_thoracolumbar_fascia(bones, under_ld, tolerance_mm=TOLERANCE_MM)
     under_ld[FASCIA_ID] = fascia
-    latissimus = build_latissimus(fascicles, bones, under_ld, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM)
+    latissimus = symmetric(build_latissimus(fascicles, bones, under_ld, voxel_mm=VOXEL_MM, tolerance_mm=TOLERANCE_MM))
     if landmark:
         # The superficial sheets are draped over what lies beneath, which has just changed.
-        landmark = _landmark_muscles(bones, {**built.meshes, **latissimus})
+        landmark = _landmark_muscles(bones, {**built.meshes, **latissimus}, rotatores)
     muscles = {**built.meshes, **landmark, **latissimus, FASCIA_ID: fascia}
     for sub in ("bones", "muscles"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
@@ -462,3 +578,7 @@ def build_atlas(out_dir: Path) -> None:
     (out_dir / "PROVENANCE.toml").write_text(provenance_text(versions, built.calibration))
     (out_dir / "LICENSES").mkdir(parents=True, exist_ok=True)
     (out_dir / "LICENSES" / "myo-sim-Apache-2.0.txt").write_text(licence_text())
+
+
+if __name__ == "__main__":
+    build_atlas(Path(sys.argv[1]))

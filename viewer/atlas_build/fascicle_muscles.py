@@ -42,7 +42,13 @@ MULTIFIDUS_BLEND_MM = 4.5
 
 #: Belly radius (mm) of the thoracic multifidus fascicles built from landmarks; not calibrated
 #: (no published thoracic CSA in the reference), so their gain is fixed at 1 above T12.
-THORACIC_MULTIFIDUS_RADIUS_MM = 2.6
+THORACIC_MULTIFIDUS_RADIUS_MM = 3.0
+#: The thoracic multifidus is laid behind the rotatores (the deepest layer) down to L1 (level 19),
+#: fading out by the L1-L2 disc; the lumbar fascicles from the model already lie over them.
+MULTIFIDUS_LIFT_END = 19.5
+#: Lowest origin of the landmark-built multifidus fascicles: down to L2, so that the thoracic part
+#: joins the model's lumbar fascicles (which reach up only to the L1 spinous process).
+THORACIC_MULTIFIDUS_LOWEST = "L2"
 THORACIC_GAIN_KNOT = (18.0, 1.0)
 
 #: Bones that fascicle attachments are snapped onto.
@@ -377,12 +383,18 @@ def spinous_base(vertebra: trimesh.Trimesh, side: str) -> np.ndarray:
 
 
 def thoracic_multifidus_paths(bones: Mapping[str, trimesh.Trimesh], side: str) -> list[np.ndarray]:
-    """Thoracic multifidus fascicles: transverse process (T2-L1) to the spinous processes 2, 3
-    and 4 levels higher (not above C7), straight lines in mm. The source model only has the
-    lumbar part; Gray's describes the same pattern up to the axis."""
+    """Thoracic multifidus fascicles, mm: from the transverse process root (T2 to L2) to the side
+    of the spinous processes 2, 3 and 4 levels higher (not above C7), plus one longitudinal
+    fascicle along the groove between them from C7 to L2.
+
+    The source model only has the lumbar part; Gray's describes the same pattern up to the axis.
+    Neighbouring fascicles overlap level by level, so the muscle is one continuous column in the
+    groove beside the spinous processes, not a chain of separate bundles.
+    """
     order = list(VERTEBRAE)
+    levels = order[order.index("T2") : order.index(THORACIC_MULTIFIDUS_LOWEST) + 1]
     paths = []
-    for origin_level in order[order.index("T2") : order.index("L1") + 1]:
+    for origin_level in levels:
         start = transverse_root(bones[spine.bone_id_of_level(origin_level)], side)
         for span in (2, 3, 4):
             target = order.index(origin_level) - span
@@ -390,6 +402,12 @@ def thoracic_multifidus_paths(bones: Mapping[str, trimesh.Trimesh], side: str) -
                 continue
             end = spinous_base(bones[spine.bone_id_of_level(order[target])], side)
             paths.append(np.array([start, end]))
+    groove = [
+        0.5 * (transverse_root(bones[spine.bone_id_of_level(lv)], side)
+               + spinous_base(bones[spine.bone_id_of_level(lv)], side))
+        for lv in ["C7", *levels[:-1]]
+    ]
+    paths.append(np.array(groove))
     return paths
 
 
@@ -454,17 +472,23 @@ def build_fascicle_muscles(
     calibration_iterations : int
         Gain updates per muscle group.
     deep_extra : mapping of str to trimesh.Trimesh, optional
-        Other deep-layer muscles keyed by structure id (``semispinalis_left`` ...). The erector
-        spinae is kept from reaching in front of them, as seen from behind.
+        Other deep-layer muscles keyed by structure id (``rotatores_left``, ``semispinalis_left``
+        ...). The multifidus is carved around the rotatores and its thoracic fascicles are lifted
+        behind them; the erector spinae is kept from reaching in front of all of them, as seen
+        from behind.
     beside : mapping of str to trimesh.Trimesh, optional
         Muscles of the same layer keyed by structure id (``spinalis_left`` ...) that keep their
         volume where they overlap the erector spinae.
     reuse : FascicleMuscles, optional
-        An earlier result: its calibrated gains are reused (no recalibration); the multifidus is
-        rebuilt over the rotatores in ``deep_extra`` and the erector spinae against all of it.
+        An earlier result: its calibrated gains and its multifidus are reused (no recalibration);
+        the erector spinae is rebuilt against everything in ``deep_extra`` and ``beside``.
+
+    Every surface keeps off the midline and off the spinous ridge (``midline=True``, ``ridge``
+    in :func:`volume.tube_union_surface`).
     """
     surface = attachment_surface(bones)
     solid_bones = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_t", "vertebra_l", "sacrum", "hip_bone"))]
+    ridge = [bones[b] for b in sorted(bones) if b.startswith(("vertebra_", "sacrum"))]
 
     def bundle(muscle: str, side: str) -> TubeBundle:
         cut = LONGISSIMUS_APONEUROSIS_LEVEL if muscle == "longissimus" else None
@@ -483,15 +507,26 @@ def build_fascicle_muscles(
         b = make_bundle(lumbar, surface, centres)
         return TubeBundle(a.paths + b.paths, a.base_radii + b.base_radii, a.levels + b.levels)
 
-    def surface_of(b: TubeBundle, gain, subtract, tol: float) -> trimesh.Trimesh:
-        return volume.tube_union_surface(
-            b.paths, b.radii(gain), voxel_mm, subtract, tolerance_mm=tol, blend_mm=MULTIFIDUS_BLEND_MM
-        )
-
     bundles = {(m, s): bundle(m, s) for m in MUSCLE_PREFIXES for s in ("left", "right")}
     calibration: dict[str, dict[str, object]] = {}
     meshes: dict[str, trimesh.Trimesh] = {}
     extra = dict(deep_extra or {})
+    rotatores = {s: [extra[k] for k in sorted(extra) if k.startswith("rotatores") and k.endswith(s)]
+                 for s in ("left", "right")}
+    rot_back = {s: posterior_surface(rotatores[s], widen_mm=2.0) for s in rotatores if rotatores[s]}
+
+    def multifidus_surface(side: str, gain, tol: float) -> trimesh.Trimesh:
+        # The rotatores (deepest) keep the floor of the groove; the thoracic multifidus lies over them.
+        b = bundles["multifidus", side]
+        radii = b.radii(gain)
+        paths = b.paths
+        if side in rot_back:
+            paths = [lift_behind(p, r, rot_back[side], weight=np.clip(MULTIFIDUS_LIFT_END - lv, 0.0, 1.0))
+                     for p, r, lv in zip(paths, radii, b.levels)]
+        return volume.tube_union_surface(
+            paths, radii, voxel_mm, [*solid_bones, *rotatores[side]], tolerance_mm=tol,
+            blend_mm=MULTIFIDUS_BLEND_MM, midline=True, ridge=ridge,
+        )
     es_gain_now = None
     if reuse is not None:
         rec = reuse.calibration["erector_spinae"]
@@ -516,30 +551,19 @@ def build_fascicle_muscles(
 
     if reuse is None:
         mf_knots, mf_gains, mf_csa = calibrate_gains(
-            lambda g: [surface_of(bundles["multifidus", "right"], g, solid_bones, 0.0)],
+            lambda g: [multifidus_surface("right", g, 0.0)],
             centres, "right", MULTIFIDUS_CSA_CM2, iterations=calibration_iterations,
             fixed=[THORACIC_GAIN_KNOT],
         )
         calibration["multifidus"] = _calibration_record(mf_knots, mf_gains, mf_csa, MULTIFIDUS_CSA_CM2)
         calibration["multifidus"]["fixed_knot_level_gain"] = list(THORACIC_GAIN_KNOT)
         for side in ("left", "right"):
-            meshes[f"multifidus_{side}"] = surface_of(
-                bundles["multifidus", side], multifidus_gain(mf_knots, mf_gains), solid_bones, tolerance_mm
-            )
+            meshes[f"multifidus_{side}"] = multifidus_surface(side, multifidus_gain(mf_knots, mf_gains), tolerance_mm)
     else:
+        # Built over the rotatores in the first pass already: same inputs, same mesh.
         calibration["multifidus"] = dict(reuse.calibration["multifidus"])
-        rec = calibration["multifidus"]
-        gain = multifidus_gain(rec["knots_level"], rec["radius_gain"])
         for side in ("left", "right"):
-            # The rotatores (landmark-built, deepest) keep their place; the multifidus, rebuilt
-            # with the same gains, lies over them.
-            rot = [extra[k] for k in sorted(extra) if k.startswith("rotatores") and k.endswith(side)]
-            if rot:
-                meshes[f"multifidus_{side}"] = surface_of(
-                    bundles["multifidus", side], gain, [*solid_bones, *rot], tolerance_mm
-                )
-            else:
-                meshes[f"multifidus_{side}"] = reuse.meshes[f"multifidus_{side}"]
+            meshes[f"multifidus_{side}"] = reuse.meshes[f"multifidus_{side}"]
 
     def erector(side: str, gain, tol: float) -> list[trimesh.Trimesh]:
         mf = meshes[f"multifidus_{side}"]
@@ -549,11 +573,11 @@ def build_fascicle_muscles(
                   *(v for k, v in sorted((beside or {}).items()) if k.endswith(side))]
         lt = volume.tube_union_surface(
             bundles["longissimus", side].paths, bundles["longissimus", side].radii(gain), voxel_mm,
-            deeper, tolerance_mm=tol, shadow=behind,
+            deeper, tolerance_mm=tol, shadow=behind, midline=True, ridge=ridge,
         )
         il = volume.tube_union_surface(
             bundles["iliocostalis", side].paths, bundles["iliocostalis", side].radii(gain), voxel_mm,
-            [*deeper, lt], tolerance_mm=tol, shadow=behind,
+            [*deeper, lt], tolerance_mm=tol, shadow=behind, midline=True, ridge=ridge,
         )
         return [lt, il]
 
@@ -823,7 +847,7 @@ def build_latissimus(
         own_side = [deeper[m] for m in sorted(deeper) if _on_side(m, side)]
         out[f"latissimus_dorsi_{side}"] = volume.tube_union_surface(
             paths, radii, voxel_mm, solid + own_side, blend_mm=2.0, tolerance_mm=tolerance_mm,
-            shadow=own_side,
+            shadow=own_side, midline=True,
         )
     return out
 

@@ -807,14 +807,15 @@ def _densify(path: np.ndarray, radius: np.ndarray, step: float = 1.2) -> tuple[n
     return dense, np.maximum(np.interp(t, s, r) - _JOINT_SWELL_MM, 0.6)
 
 
-def _tubes(paths: list, radii: list, subtract: list, blend_mm: float = 3.0) -> trimesh.Trimesh:
+def _tubes(paths: list, radii: list, subtract: list, blend_mm: float = 3.0,
+           ridge: Sequence[trimesh.Trimesh] = ()) -> trimesh.Trimesh:
     # Voxel sizes off the 0.5 mm clearance's multiples: exact zeros in the field make
     # marching cubes emit degenerate, non-manifold pieces.
     dense = [_densify(np.asarray(p, dtype=np.float64), r) for p, r in zip(paths, radii)]
     paths, radii = [d[0] for d in dense], [d[1] for d in dense]
     for voxel in (1.1, 1.05, 1.15):
         mesh = tube_union_surface(paths, radii, voxel_mm=voxel, subtract=subtract,
-                                  blend_mm=blend_mm, tolerance_mm=0.0)
+                                  blend_mm=blend_mm, tolerance_mm=0.0, midline=True, ridge=ridge)
         if mesh.is_watertight:
             return decimate(mesh, 0.05)
     raise RuntimeError("tube union stayed open at every voxel size tried")
@@ -879,8 +880,27 @@ def decimate(mesh: trimesh.Trimesh, tolerance_mm: float, max_faces: int = _MAX_F
     return best
 
 
+def _ridge_bones(bones: Mapping[str, trimesh.Trimesh]) -> list[trimesh.Trimesh]:
+    return [m for k, m in sorted(bones.items()) if k.startswith(("vertebra_", "sacrum"))]
+
+
+def build_rotatores(bones: Mapping[str, trimesh.Trimesh]) -> dict[str, trimesh.Trimesh]:
+    """Rotatores (``rotatores_left/right``): the deepest muscles, laid on the bone alone.
+
+    They depend on nothing else, so they are built first and the multifidus is laid over them.
+    """
+    marks = find_landmarks(bones)
+    grid = envelope_grid()
+    mask = union_mask(grid, [m for _, m in sorted(bones.items())])
+    bone_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
+    return {f"rotatores_{side}": _tubes(*rotatores_paths(marks, side, bone_env), _closed_bones(bones),
+                                        ridge=_ridge_bones(bones))
+            for side in SIDES}
+
+
 def build_landmark_muscles(
-    bones: Mapping[str, trimesh.Trimesh], deeper: Mapping[str, trimesh.Trimesh]
+    bones: Mapping[str, trimesh.Trimesh], deeper: Mapping[str, trimesh.Trimesh],
+    rotatores: Mapping[str, trimesh.Trimesh] | None = None,
 ) -> dict[str, trimesh.Trimesh]:
     """Build trapezius, rhomboids, levator scapulae, spinalis, semispinalis and rotatores.
 
@@ -891,6 +911,8 @@ def build_landmark_muscles(
     deeper : mapping of str to trimesh.Trimesh
         Already-built muscles keyed by id (``multifidus_*``, ``iliocostalis_*``, ``longissimus_*``,
         ``latissimus_dorsi_*``); the new muscles are laid over or beside them as anatomy dictates.
+    rotatores : mapping of str to trimesh.Trimesh, optional
+        The result of :func:`build_rotatores`, if already built.
 
     Returns
     -------
@@ -900,22 +922,20 @@ def build_landmark_muscles(
     marks = find_landmarks(bones)
     grid = envelope_grid()
     closed_bones = _closed_bones(bones)
-    out: dict[str, trimesh.Trimesh] = {}
+    ridge = _ridge_bones(bones)
+    out: dict[str, trimesh.Trimesh] = dict(rotatores) if rotatores else build_rotatores(bones)
 
     mask = union_mask(grid, [m for _, m in sorted(bones.items())])
-    bone_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
-    for side in SIDES:
-        out[f"rotatores_{side}"] = _tubes(*rotatores_paths(marks, side, bone_env), closed_bones)
-
     mask |= union_mask(grid, _pick(deeper, ("multifidus",)))
     mf_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
-        semi = _tubes(*semispinalis_paths(marks, side, mf_env), closed_bones, 5.0)
+        semi = _tubes(*semispinalis_paths(marks, side, mf_env), closed_bones, 5.0, ridge)
         # Rotatores keep the floor of the groove; semispinalis lies over them.
         out[f"semispinalis_{side}"] = carve(semi, [out[f"rotatores_{side}"]])
     mask |= union_mask(grid, [out[f"semispinalis_{s}"] for s in SIDES])
     ss_env = envelope_from_mask(*crop(grid, mask, _SPINE_BOX), closing_mm=4.0)
     for side in SIDES:
+        # Its tendons end on the sides of the spinous tips, so it keeps off the midline only.
         spinalis = _tubes(*spinalis_paths(marks, side, ss_env), closed_bones)
         out[f"spinalis_{side}"] = carve(spinalis, [out[f"rotatores_{side}"]])
 

@@ -146,6 +146,40 @@ def _cervical_vertebrae(mesh: trimesh.Trimesh) -> dict[str, trimesh.Trimesh]:
     }
 
 
+def without_logo(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """The rib cage without the MyoSuite logo that the model draws over the sternum.
+
+    The logo is a disc of 15 180 triangles (ten times the costal cartilage plate that carries the
+    real manubrium, sternal body and xiphoid) plus its figure, drawn as open, two-sided pieces
+    in front of the sternum. Ribs and cartilage plate are closed pieces, so the logo is: the piece
+    with the most triangles, and every open piece.
+    """
+    pieces = trimesh.graph.connected_components(mesh.face_adjacency, nodes=np.arange(len(mesh.faces)), min_len=1)
+    pieces = sorted((np.sort(p) for p in pieces), key=lambda p: int(p[0]))
+    largest = max(len(p) for p in pieces)
+    keep = np.zeros(len(mesh.faces), dtype=bool)
+    for faces in pieces:
+        closed = mesh.submesh([faces], append=True).is_watertight
+        keep[faces] = closed and len(faces) < largest
+    out = mesh.copy()
+    out.update_faces(keep)
+    out.remove_unreferenced_vertices()
+    return out
+
+
+def single_sided(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """A copy without repeated triangles.
+
+    Some model meshes (hip bones, scapulae, C5) hold small two-sided flaps: each triangle twice
+    with opposite winding. Their normals cancel, which leaves zero-length vertex normals (invalid
+    in glTF) and z-fighting; the first copy of each triangle is kept.
+    """
+    out = mesh.copy()
+    out.update_faces(out.unique_faces())
+    out.remove_unreferenced_vertices()
+    return out
+
+
 def load_raw_bones() -> dict[str, trimesh.Trimesh]:
     """Bone meshes exactly as in the model (low-poly), in the atlas frame.
 
@@ -161,7 +195,8 @@ def load_raw_bones() -> dict[str, trimesh.Trimesh]:
         parts = [_geom_mesh(model, data, g) for g in geoms]
         bones[bone_id] = parts[0] if len(parts) == 1 else trimesh.util.concatenate(parts)
     bones.update(_cervical_vertebrae(_geom_mesh(model, data, CERVICAL_GEOM)))
-    return dict(sorted(bones.items()))
+    bones["rib_cage"] = without_logo(bones["rib_cage"])
+    return {k: single_sided(v) for k, v in sorted(bones.items())}
 
 
 def smooth_bone(mesh: trimesh.Trimesh, iterations: int = 1) -> trimesh.Trimesh:

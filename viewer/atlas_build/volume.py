@@ -19,6 +19,14 @@ from skimage import measure
 
 #: Blend width (mm) of the smooth maximum used for cuts (CSG difference).
 CUT_BLEND_MM = 1.5
+#: Half-width (mm) of the midline strip no bilateral muscle may enter: left and right muscles stay
+#: apart (the interspinous ligament lies there) and no muscle crosses to the other side.
+MIDLINE_GAP_MM = 1.0
+#: Half-width (mm) of the spinous ridge: within it no muscle lies behind the line of the spinous
+#: process tips, so the tips stay bare between left and right muscles, as in a dissection.
+RIDGE_HALF_WIDTH_MM = 5.0
+#: Along the spine, each tip's depth is carried this far (mm) over the interspinous gaps.
+RIDGE_WINDOW_MM = 12.0
 #: Grid origin jitter (mm) so that voxel columns never pass exactly through mesh vertices.
 _JITTER = np.array([0.0137, 0.0291, 0.0073])
 
@@ -291,6 +299,54 @@ def shadow_occupancy(grid: Grid, meshes: Sequence[trimesh.Trimesh], clearance: f
     return ay[None, :, None] >= first[:, None, :]
 
 
+def midline_field(grid: Grid, side_sign: float, gap: float = MIDLINE_GAP_MM) -> np.ndarray:
+    """Signed distance (mm) to the half-space ``side_sign * x >= gap`` (negative inside).
+
+    Returns
+    -------
+    (nx, 1, 1) float32 ndarray
+        Broadcasts against a field on ``grid``.
+    """
+    ax = grid.axes()[0]
+    return (gap - side_sign * ax).astype(np.float32)[:, None, None]
+
+
+def ridge_line(
+    meshes: Sequence[trimesh.Trimesh], z: np.ndarray,
+    half_width: float = RIDGE_HALF_WIDTH_MM, window: float = RIDGE_WINDOW_MM,
+) -> np.ndarray:
+    """Depth (y, mm) of the spinous ridge at heights ``z``: the most posterior bone within
+    ``half_width`` of the midline, carried ``window`` mm up and down over the interspinous gaps.
+
+    Returns
+    -------
+    (len(z),) float ndarray
+        ``inf`` where no bone lies on the midline near that height.
+    """
+    xs = np.arange(-half_width, half_width + 1e-9, 0.5)
+    gx, gz = np.meshgrid(xs, z, indexing="ij")
+    first = np.full(gx.size, np.inf)
+    for mesh in meshes:
+        first = np.minimum(first, first_hits_along_y(mesh, gx.ravel(), gz.ravel()))
+    line = first.reshape(gx.shape).min(axis=0)
+    step = float(z[1] - z[0]) if len(z) > 1 else 1.0
+    size = max(int(round(window / step)), 1)
+    return ndimage.minimum_filter1d(line, size=2 * size + 1, mode="nearest")
+
+
+def ridge_occupancy(grid: Grid, meshes: Sequence[trimesh.Trimesh], clearance: float,
+                    half_width: float = RIDGE_HALF_WIDTH_MM) -> np.ndarray:
+    """Voxels within ``half_width`` of the midline lying behind the spinous ridge (see :func:`ridge_line`).
+
+    A muscle losing these never covers the tips of the spinous processes seen from behind.
+    """
+    ax, ay, az = grid.axes()
+    line = ridge_line(meshes, az, half_width) + clearance
+    line = np.where(np.isfinite(line), line, -np.inf)  # no bone on the midline there: nothing to keep bare
+    near = np.abs(ax) < half_width
+    return near[:, None, None] & (ay[None, :, None] < line[None, None, :])
+
+
 def field_to_mesh(field: np.ndarray, grid: Grid) -> trimesh.Trimesh:
     """Closed, outward-wound surface of the zero level of a signed distance field.
 
@@ -448,6 +504,8 @@ def tube_union_surface(
     smooth_iterations: int = 10,
     tolerance_mm: float = 0.25,
     shadow: Sequence[trimesh.Trimesh] = (),
+    midline: bool = False,
+    ridge: Sequence[trimesh.Trimesh] = (),
 ) -> trimesh.Trimesh:
     """Closed surface around a bundle of fascicle paths.
 
@@ -472,6 +530,11 @@ def tube_union_surface(
     shadow : sequence of trimesh.Trimesh
         Deeper structures this one must not reach in front of, seen from behind: everything
         anterior to their posterior surface is removed (keeps the layer order on posterior views).
+    midline : bool
+        Keep the muscle on its own side (the side of its paths' mean x), :data:`MIDLINE_GAP_MM`
+        clear of the midsagittal plane.
+    ridge : sequence of trimesh.Trimesh
+        Vertebrae whose spinous ridge the muscle must leave bare (see :func:`ridge_occupancy`).
 
     Returns
     -------
@@ -489,7 +552,13 @@ def tube_union_surface(
     near = [m for m in subtract if _boxes_overlap(m.bounds, grid)]
     behind = [m for m in shadow if _boxes_overlap_xz(m.bounds, grid)]
     carve = shadow_occupancy(grid, behind, clearance_mm) if behind else None
+    if ridge:
+        bare = ridge_occupancy(grid, [m for m in ridge if _boxes_overlap_xz(m.bounds, grid)], clearance_mm)
+        carve = bare if carve is None else carve | bare
     field = subtract_meshes(field, grid, near, clearance_mm, carve)
+    if midline:
+        side = 1.0 if float(pts[:, 0].mean()) >= 0 else -1.0
+        field = -smooth_min(-field, -midline_field(grid, side), CUT_BLEND_MM)
     mesh = field_to_mesh(field, grid)
     if mesh.is_empty:
         return mesh

@@ -37,6 +37,42 @@ def base_colour_factor(colour: str, opacity: float) -> list[float]:
     return [*(float(v) for v in rgb), float(opacity)]
 
 
+def unit_vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit-length vertex normals (glTF requires unit normals; zero-length ones are invalid).
+
+    Area-weighted face normals are summed per vertex. Where they cancel (a two-sided flap, a
+    vertex only on degenerate triangles, an unused vertex), the direction from the mesh centre
+    is used instead, and +z if even that is undefined.
+
+    Parameters
+    ----------
+    vertices : (n, 3) float ndarray
+        Positions, mm.
+    faces : (m, 3) int ndarray
+        Triangles.
+
+    Returns
+    -------
+    (n, 3) float32 ndarray
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    normals = np.zeros_like(v)
+    if len(f):
+        cross = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+        for corner in range(3):
+            np.add.at(normals, f[:, corner], cross)
+    length = np.linalg.norm(normals, axis=1)
+    weak = length <= 1e-9 * max(float(np.abs(v).max(initial=1.0)) ** 2, 1.0)
+    if weak.any():
+        outward = v[weak] - v.mean(axis=0)
+        size = np.linalg.norm(outward, axis=1)
+        outward = np.where(size[:, None] > 1e-9, outward, [0.0, 0.0, 1.0])
+        normals[weak] = outward
+        length = np.linalg.norm(normals, axis=1)
+    return (normals / length[:, None]).astype(np.float32)
+
+
 def scene_glb(model: SceneModel) -> bytes:
     """The visible structures of ``model`` as GLB bytes (see the module docstring)."""
     import trimesh
@@ -51,7 +87,9 @@ def scene_glb(model: SceneModel) -> bytes:
             metallicFactor=0.0, roughnessFactor=0.55 if structure.kind == "muscle" else 0.75,
             alphaMode="BLEND" if opacity < 1.0 else "OPAQUE", doubleSided=False,
         )
-        mesh = trimesh.Trimesh(vertices=model.vertices(sid), faces=model.atlas.meshes[sid].faces, process=False,
+        vertices, faces = model.vertices(sid), model.atlas.meshes[sid].faces
+        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False,
+                               vertex_normals=unit_vertex_normals(vertices, faces),
                                visual=trimesh.visual.TextureVisuals(material=material))
         scene.add_geometry(mesh, node_name=sid, geom_name=sid, transform=RAS_MM_TO_GLTF)
     return scene.export(file_type="glb", include_normals=True)
