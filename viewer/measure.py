@@ -17,36 +17,305 @@ Public functions used elsewhere (keep them stable): :func:`disc_plane`, :func:`s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from viewer.atlas import Atlas
-from viewer.atrophy import AtrophyParams, apply_atrophy
+from viewer.atlas import Atlas, MeshData
 from viewer.checks import check_option
 from viewer.errors import DorsumError
-from viewer.geometry import (  # noqa: F401  (re-exported: the public functions of this module, see above)
-    SECTION_WINDOW,
-    SIDE_NAMES,
-    cross_sectional_area,
-    disc_plane,
-    mesh_volume,
-    section_faces,
-    section_loops,
-    side_area,
-    spine_levels,
-    vertex_levels,
-    vertex_sides,
-)
 from viewer.fat import GRADE_SCALE, fat_grade, section_composition
-from viewer.levels import LUMBAR_DISCS, disc_position, parse_disc_list
+from viewer.levels import LUMBAR_DISCS, VERTEBRAE, disc_position, level_position, parse_level_list
 
 if TYPE_CHECKING:
+    from viewer.atrophy import AtrophyParams
     from viewer.model import SceneModel
 
+#: Only section points whose level coordinate (interpolated from the vertices) lies within this many
+#: levels of the disc count, so that an infinite plane cannot pick up a far part of a long muscle.
+#: On the atlas, points on a disc plane have exactly the disc's level; the margin absorbs meshes
+#: whose level data are coarse.
+SECTION_WINDOW = 0.75
+SIDE_NAMES = ("left", "right", "midline")
 MM2_PER_CM2 = 100.0
 MM3_PER_CM3 = 1000.0
+
+
+# -- planes and the level coordinate ---------------------------------------------------------------
+def disc_plane(atlas: Atlas, disc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Plane of an intervertebral disc, e.g. ``"L4-L5"``.
+
+    Returns
+    -------
+    origin : (3,) float ndarray
+        Midpoint of the two vertebral body centres, mm.
+    normal : (3,) float ndarray
+        Unit vector from the upper to the lower body centre (the local spine axis, pointing caudally).
+
+    Raises
+    ------
+    DorsumError
+        For an unknown disc name or an atlas without spine landmarks for both vertebrae.
+    """
+    position = disc_position(disc)
+    upper, lower = VERTEBRAE[int(position)], VERTEBRAE[int(position) + 1]
+    missing = [name for name in (upper, lower) if name not in atlas.spine]
+    if missing:
+        known = ", ".join(atlas.spine) or "none"
+        raise DorsumError(f"levels: the atlas has no spine landmark for {', '.join(missing)}, needed for "
+                          f"disc {upper}-{lower} (landmarks: {known})")
+    a, b = np.asarray(atlas.spine[upper], float), np.asarray(atlas.spine[lower], float)
+    chord = b - a
+    return 0.5 * (a + b), chord / np.linalg.norm(chord)
+
+
+def body_plane(atlas: Atlas, vertebra: str) -> tuple[np.ndarray, np.ndarray]:
+    """Plane of a vertebral body level, e.g. ``"L4"``: through the body centre, along the local spine.
+
+    The normal is the mean of the unit chords to the neighbouring body centres (pointing caudally),
+    the axis a slice at mid-body is taken perpendicular to; with one neighbour, that chord.
+    """
+    index = VERTEBRAE.index(str(vertebra).strip().upper())
+    name = VERTEBRAE[index]
+    if name not in atlas.spine:
+        known = ", ".join(atlas.spine) or "none"
+        raise DorsumError(f"levels: the atlas has no spine landmark for {name} (landmarks: {known})")
+    centre = np.asarray(atlas.spine[name], float)
+    chords = []
+    for other, sign in ((index - 1, 1.0), (index + 1, -1.0)):
+        if 0 <= other < len(VERTEBRAE) and VERTEBRAE[other] in atlas.spine:
+            chord = sign * (centre - np.asarray(atlas.spine[VERTEBRAE[other]], float))
+            chords.append(chord / np.linalg.norm(chord))
+    if not chords:
+        raise DorsumError(f"levels: the atlas has no spine landmark next to {name}, needed for its axis")
+    normal = np.sum(chords, axis=0)
+    return centre, normal / np.linalg.norm(normal)
+
+
+def level_plane(atlas: Atlas, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """Plane of a disc (``"L4-L5"``, :func:`disc_plane`) or a vertebral body (``"L4"``, :func:`body_plane`)."""
+    return disc_plane(atlas, level) if "-" in str(level) else body_plane(atlas, level)
+
+
+def structures_measured(atlas: Atlas, name: str) -> tuple[Any, ...]:
+    """Structures of a muscle (``"longissimus"``) or of a muscle group (``"erector_spinae"``)."""
+    found = atlas.structures_of_muscle(name)
+    if not found:
+        found = tuple(s for s in atlas.structures if s.kind == "muscle" and s.group == name)
+    return found
+
+
+def measurable_names(atlas: Atlas) -> tuple[str, ...]:
+    """Muscle names, then the names of the groups muscles belong to (``erector_spinae``)."""
+    groups = (s.group for s in atlas.structures if s.kind == "muscle" and s.group not in atlas.muscles)
+    return (*atlas.muscles, *dict.fromkeys(groups))
+
+
+def spine_levels(points: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Continuous level coordinate (C1 = 0 ... S1 = 24) of points, from the spine landmarks alone.
+
+    The fallback for meshes without per-vertex ``segment`` data (a user's own mesh): each point is
+    placed between the two neighbouring landmarks by its projection on the chord between them,
+    using the landmark whose plane (perpendicular to the local chord) it lies beyond.
+
+    Parameters
+    ----------
+    points : (n, 3) float ndarray
+        Points, mm.
+    spine : mapping of level name to (3,) body centre, mm
+        At least two landmarks.
+
+    Returns
+    -------
+    (n,) float ndarray
+        Level coordinate, clipped to the range the landmarks cover.
+    """
+    names = sorted(spine, key=VERTEBRAE.index)
+    if len(names) < 2:
+        raise DorsumError("the atlas needs at least two spine landmarks to find levels on a mesh without "
+                          "per-vertex segment data")
+    centres = np.array([spine[n] for n in names], dtype=float)
+    index = np.array([VERTEBRAE.index(n) for n in names], dtype=float)
+    chords = np.diff(centres, axis=0)
+    lengths = np.linalg.norm(chords, axis=1)
+    axes = chords / lengths[:, None]
+    p = np.asarray(points, dtype=float).reshape(-1, 3)
+    # Fraction along each chord; the right chord is the one whose fraction falls in [0, 1].
+    frac = np.einsum("kj,nkj->nk", axes, p[:, None, :] - centres[None, :-1, :]) / lengths[None, :]
+    inside = (frac >= 0.0) & (frac <= 1.0)
+    chosen = np.where(inside.any(axis=1), np.argmax(inside, axis=1),
+                      np.where(frac[:, 0] < 0.0, 0, len(chords) - 1))
+    f = np.clip(frac[np.arange(len(p)), chosen], 0.0, 1.0)
+    return index[chosen] + f * (index[chosen + 1] - index[chosen])
+
+
+def vertex_levels(atlas: Atlas, structure_id: str) -> np.ndarray:
+    """Level coordinate of each vertex of a structure: its ``segment`` data, else from the spine."""
+    mesh = atlas.meshes[structure_id]
+    if "segment" in mesh.point_data:
+        return np.asarray(mesh.point_data["segment"], dtype=float)
+    return spine_levels(mesh.vertices, atlas.spine)
+
+
+def vertex_sides(atlas: Atlas, structure_id: str) -> np.ndarray:
+    """Side of each vertex, (n,) int: 0 left, 1 right, 2 midline.
+
+    From the ``side`` per-vertex data if present, else the structure's side, else (for a midline
+    structure) the sign of x in the atlas frame (+x is the patient's right).
+    """
+    structure = atlas.structure(structure_id)
+    mesh = atlas.meshes[structure_id]
+    if "side" in mesh.point_data:
+        return np.asarray(mesh.point_data["side"], dtype=np.int64)
+    if structure.side in ("left", "right"):
+        return np.full(len(mesh.vertices), SIDE_NAMES.index(structure.side), dtype=np.int64)
+    return (mesh.vertices[:, 0] >= 0.0).astype(np.int64)
+
+
+# -- sections -------------------------------------------------------------------------------------
+NearLevel = tuple[np.ndarray, float]
+
+
+def _cut_faces(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray, normal: np.ndarray,
+               face_mask: np.ndarray | None, near_level: NearLevel | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Oriented section segments of the faces the plane cuts.
+
+    Returns the face indices, the segments ((k, 2, 3): start and end points) and the start and end
+    mesh edges ((k, 2) sorted vertex pairs) of each segment.
+    """
+    distance = (vertices - origin) @ normal
+    above = distance[faces] >= 0.0
+    count = above.sum(axis=1)
+    cut = (count == 1) | (count == 2)
+    if face_mask is not None:
+        cut &= face_mask
+    index = np.flatnonzero(cut)
+    tri = faces[index]
+    up = above[index]
+    # The vertex alone on its side of the plane, and the two others in winding order after it.
+    lone_is_above = count[index] == 1
+    lone = np.where(lone_is_above, np.argmax(up, axis=1), np.argmin(up, axis=1))
+    rows = np.arange(len(index))
+    a = tri[rows, lone]
+    b = tri[rows, (lone + 1) % 3]
+    c = tri[rows, (lone + 2) % 3]
+
+    def crossing(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        di, dj = distance[i], distance[j]
+        t = di / (di - dj)
+        return vertices[i] + t[:, None] * (vertices[j] - vertices[i])
+
+    p_ab, p_ac = crossing(a, b), crossing(a, c)
+    if near_level is not None:
+        levels, position = near_level
+        t = distance[a] / (distance[a] - distance[b])
+        level = levels[a] + t * (levels[b] - levels[a])
+        keep = np.abs(level - position) <= SECTION_WINDOW
+        index, a, b, c, p_ab, p_ac, lone_is_above = (x[keep] for x in (index, a, b, c, p_ab, p_ac, lone_is_above))
+    # With outward winding, the segment runs from edge ab to edge ac when the lone vertex is above
+    # the plane (muscle on the left, seen from the normal's side), and the other way round below.
+    start = np.where(lone_is_above[:, None], p_ab, p_ac)
+    end = np.where(lone_is_above[:, None], p_ac, p_ab)
+    edge_ab = np.sort(np.column_stack([a, b]), axis=1)
+    edge_ac = np.sort(np.column_stack([a, c]), axis=1)
+    start_edge = np.where(lone_is_above[:, None], edge_ab, edge_ac)
+    end_edge = np.where(lone_is_above[:, None], edge_ac, edge_ab)
+    return index, np.stack([start, end], axis=1), start_edge, end_edge
+
+
+def _signed_area(segments: np.ndarray, origin: np.ndarray, normal: np.ndarray) -> float:
+    """Shoelace area (mm²) of oriented segments (k, 2, 3) in the plane (counter-clockwise positive)."""
+    if len(segments) == 0:
+        return 0.0
+    p, q = segments[:, 0] - origin, segments[:, 1] - origin
+    return float(0.5 * np.cross(p, q).sum(axis=0) @ normal)
+
+
+def cross_sectional_area(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray, normal: np.ndarray,
+                         face_mask: np.ndarray | None = None, near_level: NearLevel | None = None) -> float:
+    """Area of the section of a closed mesh by a plane, mm² (holes subtracted).
+
+    Parameters
+    ----------
+    vertices : (n, 3) float ndarray
+        Vertex positions, mm (outward-wound, closed mesh).
+    faces : (m, 3) int ndarray
+        Triangles.
+    origin, normal : (3,) float ndarrays
+        A point on the plane (mm) and the plane's unit normal.
+    face_mask : (m,) bool ndarray, optional
+        Only these faces are cut (e.g. one side of a muscle).
+    near_level : ((n,) float ndarray, float), optional
+        Per-vertex level coordinate and a disc position: only section points within
+        :data:`SECTION_WINDOW` levels of it count (see :func:`vertex_levels`).
+
+    Returns
+    -------
+    float
+        Section area in mm² (0 when the plane misses the mesh).
+    """
+    _, segments, _, _ = _cut_faces(np.asarray(vertices, float), np.asarray(faces), np.asarray(origin, float),
+                                   np.asarray(normal, float), face_mask, near_level)
+    return abs(_signed_area(segments, origin, normal)) if len(segments) else 0.0
+
+
+def section_faces(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray, normal: np.ndarray,
+                  face_mask: np.ndarray | None = None, near_level: NearLevel | None = None) -> np.ndarray:
+    """Indices of the faces that make up the section (parameters as for :func:`cross_sectional_area`)."""
+    index, _, _, _ = _cut_faces(np.asarray(vertices, float), np.asarray(faces), np.asarray(origin, float),
+                                np.asarray(normal, float), face_mask, near_level)
+    return index
+
+
+def section_loops(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray, normal: np.ndarray,
+                  face_mask: np.ndarray | None = None, near_level: NearLevel | None = None) -> list[np.ndarray]:
+    """Outlines of the section of a closed mesh by a plane.
+
+    Parameters are as for :func:`cross_sectional_area`.
+
+    Returns
+    -------
+    list of (k, 3) float ndarrays
+        One closed polyline per outline (mm, first point not repeated), oriented counter-clockwise
+        around the muscle when seen from the side the normal points to (so holes run clockwise).
+        The shoelace areas of the loops add up to :func:`cross_sectional_area`.
+    """
+    _, segments, start_edge, end_edge = _cut_faces(np.asarray(vertices, float), np.asarray(faces),
+                                                   np.asarray(origin, float), np.asarray(normal, float),
+                                                   face_mask, near_level)
+    # Segments chain through shared mesh edges: one segment's end edge is the next one's start edge.
+    key = {(int(e[0]), int(e[1])): i for i, e in enumerate(start_edge)}
+    unused = np.ones(len(segments), dtype=bool)
+    loops: list[np.ndarray] = []
+    for first in range(len(segments)):
+        if not unused[first]:
+            continue
+        chain = []
+        current: int | None = first
+        while current is not None and unused[current]:
+            unused[current] = False
+            chain.append(segments[current, 0])
+            current = key.get((int(end_edge[current, 0]), int(end_edge[current, 1])))
+        loops.append(np.array(chain))
+    return loops
+
+
+def side_area(vertices: np.ndarray, mesh: MeshData, levels: np.ndarray, sides: np.ndarray,
+              plane: tuple[np.ndarray, np.ndarray], position: float, side: int) -> float:
+    """Section area (mm²) at a disc of the part of one structure on one side (0 left, 1 right, 2 midline)."""
+    origin, normal = plane
+    mask = sides[mesh.faces[:, 0]] == side
+    return cross_sectional_area(vertices, mesh.faces, origin, normal, mask, (levels, position))
+
+
+# -- volume ---------------------------------------------------------------------------------------
+def mesh_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Volume enclosed by a closed, outward-wound mesh, mm³ (divergence theorem)."""
+    v = np.asarray(vertices, float)
+    a, b, c = v[faces[:, 0]], v[faces[:, 1]], v[faces[:, 2]]
+    return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
 # -- the measurement ------------------------------------------------------------------------------
@@ -66,11 +335,11 @@ def muscle_section_loops(model: SceneModel, muscle: str, disc: str, healthy: boo
         Only sides the muscle has; a side the plane misses maps to an empty list.
     """
     atlas = model.atlas
-    check_option("muscle", muscle, atlas.muscles)
-    plane = disc_plane(atlas, disc)
-    position = disc_position(disc)
+    check_option("muscle", muscle, measurable_names(atlas))
+    plane = level_plane(atlas, disc)
+    position = level_position(disc)
     loops: dict[str, list[np.ndarray]] = {}
-    for structure in atlas.structures_of_muscle(muscle):
+    for structure in structures_measured(atlas, muscle):
         mesh = atlas.meshes[structure.id]
         levels, sides = vertex_levels(atlas, structure.id), vertex_sides(atlas, structure.id)
         for side in np.unique(sides):
@@ -93,9 +362,11 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
         A model is measured as displayed (its current, possibly atrophied vertices). An atlas is
         measured healthy, or with ``params`` applied.
     muscle : str
-        Muscle name in the atlas (``dorsum info`` lists them).
+        Muscle name in the atlas (``dorsum info`` lists them), or a muscle group such as
+        ``erector_spinae`` (its muscles' areas add up).
     discs : sequence of str or str
-        Disc levels such as ``("L4-L5", "L5-S1")`` or ``"L4-L5,L5-S1"``.
+        Disc levels such as ``("L4-L5", "L5-S1")`` or ``"L4-L5,L5-S1"``, and/or vertebral-body
+        levels such as ``"L4,L5"`` (plane through the body centre, see :func:`body_plane`).
     params : AtrophyParams, optional
         Atrophy to apply first (to a fresh model; a given model is not changed).
 
@@ -104,7 +375,8 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
     dict
         JSON-ready::
 
-            {"muscle": "multifidus", "atrophy": {...} | None, "grade_scale": "Kjaer 3-grade (...)",
+            {"muscle": "multifidus", "atrophy": {...} | None,
+             "grade_scale": "Kjaer 3-grade (...)",
              "levels": {"L4-L5": {"left": {"csa_cm2": x, "baseline_cm2": y, "change_percent": z,
                                            "total_cm2": t, "lean_cm2": l, "fat_percent": f, "grade": g},
                                   "right": {...}}, ...},
@@ -112,31 +384,28 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
                             "right": {...}, "total": {...}}}
 
         Areas in cm² (the atlas' mm² / 100), volumes in cm³; ``change_percent`` is None when the
-        baseline is zero (the plane misses that side). ``csa_cm2`` is the area inside the muscle
-        outline as drawn in 3D (the retracted muscle; the number the atrophy percentage is
-        calibrated on): it equals ``total_cm2`` when ``retracted`` is set. ``total_cm2`` is the area
-        inside the fascial boundary (by default the healthy outline, the vacated space being fat),
-        ``lean_cm2 = total_cm2 * (1 - fat_percent / 100)``, ``grade`` is on ``grade_scale``
-        (:mod:`viewer.fat`).
+        baseline is zero (the plane misses that side).
     """
     from viewer.model import SceneModel  # deferred: the model imports psygnal
 
     model = source if isinstance(source, SceneModel) else SceneModel(source)
     atlas = model.atlas
-    check_option("muscle", muscle, atlas.muscles)
+    check_option("muscle", muscle, measurable_names(atlas))
     try:
-        disc_names = parse_disc_list(discs if isinstance(discs, str) else ",".join(discs))
+        disc_names = parse_level_list(discs if isinstance(discs, str) else ",".join(discs))
     except DorsumError as exc:
         message = str(exc)
         raise DorsumError(message if message.startswith("levels:") else f"levels: {message}") from None
     if params is not None:
+        from viewer.atrophy import apply_atrophy  # deferred: atrophy builds on this module
+
         model = SceneModel(atlas)
         apply_atrophy(model, params)
-    structures = atlas.structures_of_muscle(muscle)
+    structures = structures_measured(atlas, muscle)
     levels: dict[str, dict[str, dict[str, float | None]]] = {}
     for disc in disc_names:
-        plane = disc_plane(atlas, disc)
-        position = disc_position(disc)
+        plane = level_plane(atlas, disc)
+        position = level_position(disc)
         shown: dict[str, float] = {}
         healthy: dict[str, float] = {}
         for structure in structures:
@@ -164,20 +433,14 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
 
 def _composition(params: AtrophyParams | None, muscle: str, position: float, side: str, healthy_mm2: float,
                  shown_mm2: float) -> dict[str, float | int]:
-    """Total CSA inside the fascial boundary, lean CSA, fat percent and grade of one section."""
+    """Total CSA inside the fascial boundary, lean CSA, fat percent and grade of one section (see
+    :func:`viewer.fat.section_composition`)."""
     wasting = params is not None and params.muscle == muscle
     asked = params.fat_at(position, SIDE_NAMES.index(side)) if wasting else 0.0
-    retracted = bool(params.retracted) if wasting else False
-    found = section_composition(healthy_mm2, shown_mm2, asked, retracted)
+    found = section_composition(healthy_mm2, shown_mm2, asked, bool(params.retracted) if wasting else False)
     fat_percent = 100.0 * found.fat_fraction
     return {"total_cm2": found.total_mm2 / MM2_PER_CM2, "lean_cm2": found.lean_mm2 / MM2_PER_CM2,
             "fat_percent": fat_percent, "grade": fat_grade(fat_percent)}
-
-
-def muscle_composition(model: SceneModel, muscle: str, disc: str) -> dict[str, dict[str, float | int]]:
-    """Per side at ``disc``: ``csa_cm2``, ``total_cm2``, ``lean_cm2``, ``fat_percent``, ``grade`` as
-    :func:`measure_muscle` reports them for the model as displayed (figures draw these)."""
-    return measure_muscle(model, muscle, [disc])["levels"][disc]
 
 
 def _volumes(model: SceneModel, structures: Sequence[Any]) -> dict[str, dict[str, float | None]]:

@@ -36,6 +36,7 @@ from viewer.app.labels import LiveLabels
 from viewer.app.layers_panel import LayersPanel
 from viewer.app.picking import StructurePicker
 from viewer.app.undo import UndoRecorder
+from viewer.app.warmup import Warmer, warm_atrophy, warm_viewer
 from viewer.errors import DorsumError
 from viewer.model import SceneModel
 from viewer.output import save_png
@@ -124,7 +125,15 @@ class MainWindow(QMainWindow):
             signal.connect(self._on_model_changed)
         model.events.geometry.connect(self._on_geometry)
         model.events.highlight.connect(self._on_highlight)
-        self.plotter.iren.interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
+        interactor = self.plotter.iren.interactor
+        interactor.AddObserver("StartInteractionEvent", self._on_camera_starts)
+        interactor.AddObserver("InteractionEvent", self._paint_drag_frame)
+        interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
+        self.warmer = Warmer()
+        # Warm up once the first frame is on screen, so that the work does not delay it.
+        self._warm_observer = self.plotter.render_window.AddObserver("EndEvent", self._start_warmup)
+        for combo in (self.atrophy_panel.range_from, self.atrophy_panel.range_to):
+            combo.currentIndexChanged.connect(self._warm_atrophy_range)
         # Bound methods, not lambdas: Qt drops the connection when the window is deleted (a lambda
         # would run on the half-deleted window when the stack says "clean" while closing).
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
@@ -278,6 +287,8 @@ class MainWindow(QMainWindow):
         # 3: stereo, q/e: quit...) would change the picture behind the lecturer's back.
         if watched is self.plotter.interactor and event.type() in (event.Type.KeyPress, event.Type.KeyRelease):
             return True
+        if watched is self.plotter.interactor and event.type() == event.Type.MouseMove and self.renderer.moving:
+            self.plotter.iren.interactor.EnableRenderOff()  # see _paint_drag_frame
         return super().eventFilter(watched, event)
 
     def _on_model_changed(self, *_: object) -> None:
@@ -293,7 +304,33 @@ class MainWindow(QMainWindow):
     def _on_clean_changed(self, _clean: bool) -> None:
         self._update_title()
 
+    def _start_warmup(self, *_: object) -> None:
+        if self._warm_observer is None or not self.plotter.interactor.isVisible():
+            return
+        self.plotter.render_window.RemoveObserver(self._warm_observer)
+        self._warm_observer = None
+        params = self.atrophy_panel.params_dict()
+        warm_viewer(self.warmer, self.renderer, self.model, params["muscle"], params["segments"])
+
+    def _warm_atrophy_range(self, *_: object) -> None:
+        params = self.atrophy_panel.params_dict()
+        # With an amount set the panel calibrates the new range itself, right now.
+        if params["amount"] == 0 and params["fat"] == 0 and params["muscle"] in self.model.atlas.muscles:
+            self.warmer.add(lambda: warm_atrophy(self.model, params["muscle"], params["segments"]))
+
+    def _on_camera_starts(self, *_: object) -> None:
+        self.renderer.set_moving(True)
+
+    # While the camera is dragged, VTK's interactor style renders after each mouse move and the
+    # widget's paint handler then renders the same frame again before showing it. The style's
+    # render is switched off for the move (see eventFilter); the paint handler draws it once.
+    def _paint_drag_frame(self, *_: object) -> None:
+        self.plotter.iren.interactor.EnableRenderOn()
+        self.plotter.interactor.update()
+
     def _on_camera_moved(self, *_: object) -> None:
+        self.plotter.iren.interactor.EnableRenderOn()
+        self.renderer.set_moving(False)  # full detail as soon as the camera stops
         if self._preset_camera is not None and self.renderer.camera != self._preset_camera:
             self._preset_camera = None
             for action in self.view_actions.values():
