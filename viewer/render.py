@@ -218,7 +218,7 @@ class SceneRenderer:
         for sid in wanted - set(self._ghosts):
             data = self.model.atlas.meshes[sid]
             # A hair outside the healthy surface, so it does not flicker where the muscle kept its shape.
-            normals = vertex_normals(data.vertices, data.faces, self._normal_ops[sid])
+            normals = vertex_normals(data.vertices, data.faces)
             ghost = pv.PolyData(data.vertices + GHOST_OFFSET * normals, _faces_to_vtk(data.faces))
             self._ghosts[sid] = self.plotter.add_mesh(ghost, color=GHOST_COLOUR, opacity=GHOST_OPACITY,
                                                       smooth_shading=True, name=f"{sid} (healthy ghost)",
