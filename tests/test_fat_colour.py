@@ -21,9 +21,14 @@ def test_fat_colours_only_the_wasting_levels_and_side(model):
     segment = model.atlas.meshes["multifidus_right"].point_data["segment"]
     colours = model.vertex_colours("multifidus_right")
     healthy = np.array(parse_colour("colour", model.atlas.structure("multifidus_right").colour))
-    halfway = 0.5 * healthy + 0.5 * np.array(parse_colour("fat", FAT_COLOUR))
+    fat = np.array(parse_colour("fat", FAT_COLOUR))
     assert np.allclose(colours[segment < 21.0], healthy)          # L1-L3 keep their colour
-    assert np.allclose(colours[(segment > 22.2) & (segment < 23.8)], halfway)
+    # Inside the range: marbling, each vertex between muscle and fat, about half of them fat.
+    inside = colours[(segment > 22.2) & (segment < 23.8)]
+    share = (inside - healthy) @ (fat - healthy) / np.dot(fat - healthy, fat - healthy)
+    assert np.allclose(inside, healthy + share[:, None] * (fat - healthy), atol=1e-6)
+    assert 0.4 < share.mean() < 0.6
+    assert (share < 0.05).mean() > 0.3 and (share > 0.95).mean() > 0.3  # a pattern, not a flat tint
     assert model.vertex_colours("multifidus_left") is None
     apply_atrophy(model, None)
     assert model.vertex_colours("multifidus_right") is None
@@ -38,6 +43,23 @@ def test_fat_shows_in_the_picture_on_one_side(model):
     # Posterior view: the patient's right is on the right half of the picture.
     assert yellow[:, 125:].sum() > 200
     assert yellow[:, :115].sum() == 0
+
+
+def test_marbling_is_deterministic_and_only_at_the_wasting_levels(real_atlas):
+    """Two models with the same settings get identical per-vertex colours; fat shows only from L4 down."""
+    params = AtrophyParams(amount=20, segments="L4-S1", side="both", fat=30)
+    first, second = SceneModel(real_atlas), SceneModel(real_atlas)
+    apply_atrophy(first, params)
+    apply_atrophy(second, params)
+    for sid in ("multifidus_left", "multifidus_right"):
+        a, b = first.vertex_colours(sid), second.vertex_colours(sid)
+        assert np.array_equal(a, b)
+        healthy = np.array(parse_colour("colour", real_atlas.structure(sid).colour))
+        segment = real_atlas.meshes[sid].point_data["segment"]
+        changed = np.abs(a - healthy).sum(axis=1) > 1e-6
+        assert not changed[segment < 21.55].any()  # nothing above the fall-off (L3-L4 disc is 21.5)
+        in_range = changed[(segment >= 22.0) & (segment <= 24.0)]
+        assert 0.15 < in_range.mean() < 0.6
 
 
 def test_a_healthy_panel_after_an_atrophied_one_shows_no_fat(model):

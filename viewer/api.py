@@ -165,7 +165,7 @@ class Scene:
         return self.apply(SceneOptions(view=None, opacity={name: value}))  # type: ignore[arg-type]
 
     def atrophy(self, amount: float, *, segments: str = DEFAULT_SEGMENTS, side: str = "both", fat: float = 0.0,
-                muscle: str = DEFAULT_MUSCLE) -> Scene:
+                muscle: str = DEFAULT_MUSCLE, retracted: bool = False) -> Scene:
         """Waste ``muscle`` by ``amount`` percent of its CSA at the disc levels of ``segments``.
 
         Parameters
@@ -179,8 +179,12 @@ class Scene:
             Fatty infiltration of the wasting muscle, percent (0 to 100).
         muscle : str
             The muscle to waste (default: multifidus).
+        retracted : bool
+            Sections show the retracted muscle alone instead of the healthy outline with the vacated
+            space fat (see ``docs/atrophy.md``).
         """
-        params = AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle)
+        params = AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle,
+                               retracted=retracted)
         apply_atrophy(self.model, params)
         self._options = SceneOptions(view=self.view, hide=self._options.hide, only=self._options.only,
                                      opacity=self._options.opacity, atrophy=params)

@@ -21,8 +21,8 @@ and refined by measuring again. The displacement field of every knot is kept; an
 knots blends the two nearest, so moving the slider costs a fraction of a millisecond. Calibrations
 are memoised per atlas, structure, range and side.
 
-Fat infiltration shifts the displayed colour of the affected structures toward fat yellow in
-proportion to the fat fraction.
+Fat infiltration shows as marbling of the affected surface (fat yellow in a deterministic pattern,
+:mod:`viewer.fat`), only at the wasting levels and side.
 """
 
 from __future__ import annotations
@@ -37,8 +37,19 @@ import numpy as np
 from viewer.atlas import Atlas
 from viewer.checks import check_option, check_range, parse_colour
 from viewer.errors import DorsumError
+from viewer.fat import marbling
 from viewer.levels import SIDES, VERTEBRAE, disc_position, parse_segment_range
-from viewer.measure import disc_plane, section_faces, side_area, vertex_levels, vertex_sides
+from viewer.geometry import (  # noqa: F401  (FALLOFF_LEVELS and level_profile are part of this module's API)
+    FALLOFF_LEVELS,
+    body_centres,
+    disc_plane,
+    level_profile,
+    section_faces,
+    side_area,
+    spine_tangents,
+    vertex_levels,
+    vertex_sides,
+)
 
 if TYPE_CHECKING:
     from viewer.model import SceneModel
@@ -48,8 +59,6 @@ MAX_AMOUNT = 80.0
 #: Default range: all lumbar levels (discs L1-L2 to L5-S1).
 DEFAULT_SEGMENTS = "L1-S1"
 DEFAULT_MUSCLE = "multifidus"
-#: The shrink falls from full to zero within this many levels beyond each end of the range.
-FALLOFF_LEVELS = 0.4
 #: Vertices this close to bone (mm) are the bony bed: they do not move.
 BED_DISTANCE = 1.5
 #: Over this distance (mm) from the fixed vertices the shrink ramps up from zero to full.
@@ -92,9 +101,15 @@ class AtrophyParams:
     side : str
         ``"left"``, ``"right"`` or ``"both"``.
     fat : float
-        Fat fraction of the affected muscle, percent (0 to 100), shown as a shift toward fat yellow.
+        Fat fraction of the affected muscle's cross-section, percent (0 to 100): fat streaks and
+        patches inside the muscle in sections, marbling on its 3D surface (see :mod:`viewer.fat`).
     muscle : str
         Muscle name in the atlas (checked against the atlas when applied).
+    retracted : bool
+        False (default): the healthy outline stays as the fascial boundary and the space the muscle
+        vacates is fat, as on MRI. True: sections show the retracted muscle alone (fat only inside it).
+    ghost : bool
+        Show the healthy shape of the wasting structures in 3D as a translucent ghost around them.
     """
 
     amount: float = 0.0
@@ -102,6 +117,8 @@ class AtrophyParams:
     side: str = "both"
     fat: float = 0.0
     muscle: str = DEFAULT_MUSCLE
+    retracted: bool = False
+    ghost: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "amount", check_range("atrophy", self.amount, 0.0, MAX_AMOUNT))
@@ -119,6 +136,9 @@ class AtrophyParams:
         object.__setattr__(self, "segments", segments)
         if not isinstance(self.muscle, str) or not self.muscle:
             raise DorsumError("muscle: give a muscle name, e.g. multifidus (see 'dorsum info')")
+        for name in ("retracted", "ghost"):
+            if not isinstance(getattr(self, name), bool):
+                raise DorsumError(f"{name}: {getattr(self, name)!r} is not true or false")
 
     @property
     def level_range(self) -> tuple[float, float]:
@@ -132,34 +152,23 @@ class AtrophyParams:
         return tuple(f"{VERTEBRAE[i]}-{VERTEBRAE[i + 1]}" for i in range(low, high))
 
     def as_dict(self) -> dict[str, object]:
-        return {"muscle": self.muscle, "amount": self.amount, "segments": self.segments, "side": self.side,
-                "fat": self.fat}
+        found: dict[str, object] = {"muscle": self.muscle, "amount": self.amount, "segments": self.segments,
+                                    "side": self.side, "fat": self.fat}
+        for name in ("retracted", "ghost"):  # only when set, so files and JSON written before read the same
+            if getattr(self, name):
+                found[name] = True
+        return found
+
+    def fat_at(self, position: float, side: int) -> float:
+        """Fat fraction asked (0 to 1) at a level coordinate on a side (0 left, 1 right, 2 midline):
+        the fat percent inside the range, fading with the wasting outside it, 0 on the other side."""
+        if side not in _SIDE_CODES[self.side]:
+            return 0.0
+        low, high = self.level_range
+        return float(level_profile(np.array([position]), low, high)[0]) * self.fat / 100.0
 
 
 # -- pure geometry -----------------------------------------------------------------------------------
-def level_profile(levels: np.ndarray, low: float, high: float, falloff: float = FALLOFF_LEVELS) -> np.ndarray:
-    """Weight 1 inside ``[low, high]``, falling smoothly (smoothstep) to 0 ``falloff`` levels outside, (n,)."""
-    outside = np.maximum(low - levels, levels - high)
-    t = np.clip(1.0 - outside / falloff, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
-def spine_tangents(levels: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Unit local spine axis (pointing caudally) at each level coordinate, (n, 3).
-
-    Chord directions between neighbouring body centres, interpolated by level; at a disc level it is
-    exactly the normal of :func:`viewer.measure.disc_plane`.
-    """
-    names = sorted(spine, key=VERTEBRAE.index)
-    centres = np.array([spine[n] for n in names], dtype=float)
-    index = np.array([VERTEBRAE.index(n) for n in names], dtype=float)
-    chords = np.diff(centres, axis=0)
-    chords /= np.linalg.norm(chords, axis=1, keepdims=True)
-    middles = 0.5 * (index[:-1] + index[1:])
-    tangents = np.column_stack([np.interp(levels, middles, chords[:, j]) for j in range(3)])
-    return tangents / np.linalg.norm(tangents, axis=1, keepdims=True)
-
-
 def closest_bone_points(vertices: np.ndarray, bone_vertices: np.ndarray, bone_faces: np.ndarray,
                         candidates: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Closest point on a bone surface to each vertex and its distance.
@@ -379,14 +388,6 @@ def bony_bed(atlas: Atlas, structure_id: str) -> BonyBed:
     return BonyBed(vectors, limit, distance, levels, sides, fixed)
 
 
-def body_centres(levels: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Vertebral body centre at each level coordinate (linear between landmarks), (n, 3) mm."""
-    names = sorted(spine, key=VERTEBRAE.index)
-    centres = np.array([spine[n] for n in names], dtype=float)
-    index = np.array([VERTEBRAE.index(n) for n in names], dtype=float)
-    return np.column_stack([np.interp(levels, index, centres[:, j]) for j in range(3)])
-
-
 def _level_spacing(spine: Mapping[str, np.ndarray]) -> float:
     """Mean distance between neighbouring vertebral body centres, mm (one level)."""
     names = sorted(spine, key=VERTEBRAE.index)
@@ -550,12 +551,18 @@ def fat_colour(colour: str, fat: float) -> str:
     return "#" + "".join(f"{int(round(c * 255)):02x}" for c in mixed)
 
 
-def fat_weights(atlas: Atlas, structure_id: str, params: AtrophyParams) -> np.ndarray:
-    """Per-vertex fat fraction shown, (n,) in [0, 1]: the fat percent where the muscle wastes, fading
+def fat_fractions(atlas: Atlas, structure_id: str, params: AtrophyParams) -> np.ndarray:
+    """Per-vertex fat fraction asked, (n,) in [0, 1]: the fat percent where the muscle wastes, fading
     with the same fall-off as the wasting, and 0 on the other side and at other levels."""
     low, high = params.level_range
     on_side = np.isin(vertex_sides(atlas, structure_id), _SIDE_CODES[params.side])
     return level_profile(vertex_levels(atlas, structure_id), low, high) * on_side * (params.fat / 100.0)
+
+
+def fat_weights(atlas: Atlas, structure_id: str, params: AtrophyParams) -> np.ndarray:
+    """Per-vertex fat shown on the 3D surface, (n,) in [0, 1]: marbling (:func:`viewer.fat.marbling`)
+    of the healthy surface at the local fat fraction, so re-runs give identical colours."""
+    return marbling(atlas.meshes[structure_id].vertices, fat_fractions(atlas, structure_id, params))
 
 
 def fat_vertex_colours(colour: str, weights: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 from viewer.atlas import Atlas, MeshData
 from viewer.checks import check_option
 from viewer.errors import DorsumError
+from viewer.fat import GRADE_SCALE, fat_grade, section_composition
 from viewer.levels import LUMBAR_DISCS, VERTEBRAE, disc_position, level_position, parse_level_list
 
 if TYPE_CHECKING:
@@ -322,10 +323,11 @@ def _change_percent(value: float, baseline: float) -> float | None:
     return None if baseline <= 0 else 100.0 * (value - baseline) / baseline
 
 
-def muscle_section_loops(model: SceneModel, muscle: str, disc: str) -> dict[str, list[np.ndarray]]:
+def muscle_section_loops(model: SceneModel, muscle: str, disc: str, healthy: bool = False) -> dict[str, list[np.ndarray]]:
     """Displayed outlines of a muscle at a disc level, per side (``"left"``, ``"right"``, ``"midline"``).
 
-    For figures: these are exactly the outlines whose areas :func:`measure_muscle` reports.
+    For figures: these are exactly the outlines whose areas :func:`measure_muscle` reports
+    (``csa_cm2``; with ``healthy``, the atlas outlines, whose areas are ``baseline_cm2``).
 
     Returns
     -------
@@ -342,7 +344,8 @@ def muscle_section_loops(model: SceneModel, muscle: str, disc: str) -> dict[str,
         levels, sides = vertex_levels(atlas, structure.id), vertex_sides(atlas, structure.id)
         for side in np.unique(sides):
             mask = sides[mesh.faces[:, 0]] == side
-            found = section_loops(model.vertices(structure.id), mesh.faces, *plane, face_mask=mask,
+            vertices = mesh.vertices if healthy else model.vertices(structure.id)
+            found = section_loops(vertices, mesh.faces, *plane, face_mask=mask,
                                   near_level=(levels, position))
             loops.setdefault(SIDE_NAMES[int(side)], []).extend(found)
     return loops
@@ -373,7 +376,9 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
         JSON-ready::
 
             {"muscle": "multifidus", "atrophy": {...} | None,
-             "levels": {"L4-L5": {"left": {"csa_cm2": x, "baseline_cm2": y, "change_percent": z},
+             "grade_scale": "Kjaer 3-grade (...)",
+             "levels": {"L4-L5": {"left": {"csa_cm2": x, "baseline_cm2": y, "change_percent": z,
+                                           "total_cm2": t, "lean_cm2": l, "fat_percent": f, "grade": g},
                                   "right": {...}}, ...},
              "volume_cm3": {"left": {"volume_cm3": x, "baseline_cm3": y, "change_percent": z},
                             "right": {...}, "total": {...}}}
@@ -413,15 +418,29 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
                 healthy[name] = healthy.get(name, 0.0) + side_area(mesh.vertices, *args)
         levels[disc] = {
             name: {"csa_cm2": shown[name] / MM2_PER_CM2, "baseline_cm2": healthy[name] / MM2_PER_CM2,
-                   "change_percent": _change_percent(shown[name], healthy[name])}
+                   "change_percent": _change_percent(shown[name], healthy[name]),
+                   **_composition(model.atrophy, muscle, position, name, healthy[name], shown[name])}
             for name in SIDE_NAMES if name in shown
         }
     return {
         "muscle": muscle,
         "atrophy": model.atrophy.as_dict() if model.atrophy is not None else None,
+        "grade_scale": GRADE_SCALE,
         "levels": levels,
         "volume_cm3": _volumes(model, structures),
     }
+
+
+def _composition(params: AtrophyParams | None, muscle: str, position: float, side: str, healthy_mm2: float,
+                 shown_mm2: float) -> dict[str, float | int]:
+    """Total CSA inside the fascial boundary, lean CSA, fat percent and grade of one section (see
+    :func:`viewer.fat.section_composition`)."""
+    wasting = params is not None and params.muscle == muscle
+    asked = params.fat_at(position, SIDE_NAMES.index(side)) if wasting else 0.0
+    found = section_composition(healthy_mm2, shown_mm2, asked, bool(params.retracted) if wasting else False)
+    fat_percent = 100.0 * found.fat_fraction
+    return {"total_cm2": found.total_mm2 / MM2_PER_CM2, "lean_cm2": found.lean_mm2 / MM2_PER_CM2,
+            "fat_percent": fat_percent, "grade": fat_grade(fat_percent)}
 
 
 def _volumes(model: SceneModel, structures: Sequence[Any]) -> dict[str, dict[str, float | None]]:

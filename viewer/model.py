@@ -43,6 +43,7 @@ class SceneModel:
         self._vertex_colours: dict[str, np.ndarray] = {}
         self._vertices: dict[str, np.ndarray] = {}
         self._highlight: str | None = None
+        self._skin = False
         self._atrophy: Any = None
         self._pending: dict[str, set[str]] | None = None
 
@@ -207,6 +208,16 @@ class SceneModel:
         if structure_id != self._highlight:
             self._highlight = structure_id
             self.events.highlight.emit(structure_id)
+
+    @property
+    def skin(self) -> bool:
+        """Whether the body's skin (generated, see :mod:`viewer.body`) is drawn around the back in 3D."""
+        return self._skin
+
+    def set_skin(self, on: bool) -> None:
+        if bool(on) != self._skin:
+            self._skin = bool(on)
+            self.events.visibility.emit(())
 
     # -- geometry ------------------------------------------------------------------------------
     def vertices(self, structure_id: str) -> np.ndarray:

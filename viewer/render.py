@@ -33,6 +33,13 @@ from viewer.views import DEFAULT_VIEW, fit_distance, view_preset
 _VERTEX_COLOURS = "displayed_colours"
 # The largest side llvmpipe renders in one piece; larger exports are tiled by VTK.
 MAX_SINGLE_RENDER = 8192
+#: The healthy shape of a wasting muscle, drawn around it on request (``ghost``): pale and see-through.
+GHOST_COLOUR = "#c9d3de"
+GHOST_OPACITY = 0.22
+GHOST_OFFSET = 0.6  # mm
+#: The generated skin (``--skin``): a pale skin tone, see-through so the muscles stay visible.
+SKIN_COLOUR = "#e9c3a6"
+SKIN_OPACITY = 0.3
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,8 @@ class SceneRenderer:
         # Per structure: coarse mesh, its mapper, the full mesh's MTime it last copied, the full mapper.
         self._lod: dict[str, tuple[vtkPolyData, vtkPolyDataMapper, int, Any]] = {}
         self._silhouettes: dict[str, Any] = {}
+        self._ghosts: dict[str, pv.Actor] = {}
+        self._skin: pv.Actor | None = None
         self._outline: tuple[str, Any] | None = None  # (structure id, silhouette actor) of the highlight
         plotter.set_background(settings.background)
         plotter.renderer.SetUseDepthPeeling(False)
@@ -122,6 +131,8 @@ class SceneRenderer:
         for structure in model.atlas.structures:
             self._add(structure.id)
         self._connect()
+        self._sync_ghosts(model.atrophy)
+        self._sync_skin()
         self._update_depth_peeling()
         self.set_view(DEFAULT_VIEW)
 
@@ -158,6 +169,7 @@ class SceneRenderer:
         events.colour.connect(self._on_colour)
         events.geometry.connect(self._on_geometry)
         events.highlight.connect(self._on_highlight)
+        events.atrophy.connect(self._on_atrophy)
 
     def close(self) -> None:
         """Stop listening to the model (the plotter belongs to the caller)."""
@@ -166,12 +178,54 @@ class SceneRenderer:
                              (events.colour, self._on_colour), (events.geometry, self._on_geometry),
                              (events.highlight, self._on_highlight)):
             signal.disconnect(slot)
+        events.atrophy.disconnect(self._on_atrophy)
 
     # -- event handlers ------------------------------------------------------------------------
     def _on_visibility(self, ids: tuple[str, ...]) -> None:
         for sid in ids:
             self._apply_visibility(sid)
+        self._sync_skin()
         self._render()
+
+    def _sync_skin(self) -> None:
+        """The generated skin of the lumbar trunk (:func:`viewer.body.skin_surface`), translucent, when asked."""
+        if self.model.skin and self._skin is None:
+            from viewer.body import skin_surface
+
+            vertices, faces = skin_surface(self.model.atlas)
+            self._skin = self.plotter.add_mesh(pv.PolyData(vertices, _faces_to_vtk(faces)), color=SKIN_COLOUR,
+                                               opacity=SKIN_OPACITY, smooth_shading=True, name="skin (generated)",
+                                               pickable=False, reset_camera=False, render=False)
+            self._update_depth_peeling()
+        elif not self.model.skin and self._skin is not None:
+            self.plotter.remove_actor(self._skin, render=False)
+            self._skin = None
+            self._update_depth_peeling()
+
+    def _on_atrophy(self, params: Any) -> None:
+        self._sync_ghosts(params)
+        self._render()
+
+    def _sync_ghosts(self, params: Any) -> None:
+        """A translucent copy of the healthy mesh around each wasting structure when the atrophy asks for it."""
+        wanted: set[str] = set()
+        if params is not None and getattr(params, "ghost", False):
+            atlas = self.model.atlas
+            wanted = {s.id for s in atlas.structures_of_muscle(params.muscle)
+                      if self.model.vertices(s.id) is not atlas.meshes[s.id].vertices}
+        for sid in set(self._ghosts) - wanted:
+            self.plotter.remove_actor(self._ghosts.pop(sid), render=False)
+        for sid in wanted - set(self._ghosts):
+            data = self.model.atlas.meshes[sid]
+            # A hair outside the healthy surface, so it does not flicker where the muscle kept its shape.
+            normals = vertex_normals(data.vertices, data.faces)
+            ghost = pv.PolyData(data.vertices + GHOST_OFFSET * normals, _faces_to_vtk(data.faces))
+            self._ghosts[sid] = self.plotter.add_mesh(ghost, color=GHOST_COLOUR, opacity=GHOST_OPACITY,
+                                                      smooth_shading=True, name=f"{sid} (healthy ghost)",
+                                                      pickable=False, reset_camera=False, render=False)
+        for sid, actor in self._ghosts.items():
+            actor.visibility = self.model.is_visible(sid)
+        self._update_depth_peeling()
 
     def _on_opacity(self, ids: tuple[str, ...]) -> None:
         for sid in ids:
@@ -219,6 +273,8 @@ class SceneRenderer:
     def _apply_visibility(self, sid: str) -> None:
         visible = self.model.is_visible(sid)
         self._actors[sid].visibility = visible
+        if sid in self._ghosts:
+            self._ghosts[sid].visibility = visible
         if sid in self._silhouettes:
             self._silhouettes[sid].visibility = visible
         if self._outline is not None and self._outline[0] == sid:
@@ -259,7 +315,8 @@ class SceneRenderer:
 
     def _update_depth_peeling(self) -> None:
         # Depth peeling costs several passes on a CPU renderer: only when something is translucent.
-        translucent = any(self.model.opacity(sid) < 1.0 for sid in self._actors)
+        translucent = (any(self.model.opacity(sid) < 1.0 for sid in self._actors) or bool(self._ghosts)
+                       or getattr(self, "_skin", None) is not None)
         self.plotter.renderer.SetUseDepthPeeling(translucent and not self.moving)
 
     def _render(self) -> None:

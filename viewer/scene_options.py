@@ -24,10 +24,14 @@ class SceneOptions:
     only: tuple[str, ...] = ()
     opacity: dict[str, float] = field(default_factory=dict)
     atrophy: AtrophyParams | None = None
+    skin: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"view": self.view, "hide": list(self.hide), "only": list(self.only), "opacity": dict(self.opacity),
-                "atrophy": self.atrophy.as_dict() if self.atrophy is not None else None}
+        found = {"view": self.view, "hide": list(self.hide), "only": list(self.only), "opacity": dict(self.opacity),
+                 "atrophy": self.atrophy.as_dict() if self.atrophy is not None else None}
+        if self.skin:  # only when set, so metadata written before reads the same
+            found["skin"] = True
+        return found
 
 
 def add_atlas_argument(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +51,8 @@ def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show only these layers, muscles or structures")
     parser.add_argument("--opacity", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                         help="opacity from 0 to 1 of a layer, muscle or structure, e.g. superficial=0.3")
+    parser.add_argument("--skin", action="store_true",
+                        help="draw the skin of the lumbar trunk, translucent, around the back (generated from the atlas)")
     add_atrophy_arguments(parser)
 
 
@@ -59,17 +65,24 @@ def add_atrophy_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"vertebral range that wastes, e.g. L4-S1 (default: {DEFAULT_SEGMENTS}, all lumbar levels)")
     group.add_argument("--side", default=None, metavar="SIDE", help="left, right or both (default: both)")
     group.add_argument("--fat", default=None, metavar="PERCENT",
-                       help="fatty infiltration of the wasting muscle, 0 to 100 (shown as a shift toward fat yellow)")
+                       help="fat fraction of the wasting muscle's cross-section, 0 to 100 (fat patches in sections, "
+                            "marbling in 3D)")
+    group.add_argument("--retracted", action="store_true", default=None,
+                       help="show the retracted muscle alone in sections and measure inside its own outline "
+                            "(default: the healthy outline stays as the fascial boundary and the vacated space is fat)")
+    group.add_argument("--ghost", action="store_true", default=None,
+                       help="show the healthy shape of the wasting muscle in 3D as a translucent ghost")
 
 
 def atrophy_from_args(args: argparse.Namespace, muscle: str | None = None) -> AtrophyParams | None:
     """The atrophy options of ``args`` as parameters, or None when none was given."""
-    given = {name: getattr(args, name, None) for name in ("atrophy", "segments", "side", "fat")}
+    given = {name: getattr(args, name, None) for name in ("atrophy", "segments", "side", "fat", "retracted", "ghost")}
     if all(value is None for value in given.values()):
         return None
     params = {"amount": given["atrophy"] if given["atrophy"] is not None else 0.0,
               "segments": given["segments"] or DEFAULT_SEGMENTS, "side": given["side"] or "both",
-              "fat": given["fat"] if given["fat"] is not None else 0.0}
+              "fat": given["fat"] if given["fat"] is not None else 0.0, "retracted": bool(given["retracted"]),
+              "ghost": bool(given["ghost"])}
     if muscle is not None:
         params["muscle"] = muscle
     return AtrophyParams(**params)
@@ -88,7 +101,8 @@ def parse_opacity(items: list[str]) -> dict[str, float]:
 
 def scene_options_from_args(args: argparse.Namespace) -> SceneOptions:
     return SceneOptions(view=args.view, hide=tuple(args.hide), only=tuple(args.only),
-                        opacity=parse_opacity(args.opacity), atrophy=atrophy_from_args(args))
+                        opacity=parse_opacity(args.opacity), atrophy=atrophy_from_args(args),
+                        skin=bool(getattr(args, "skin", False)))
 
 
 def apply_scene_options(model: SceneModel, options: SceneOptions) -> None:
@@ -102,6 +116,8 @@ def apply_scene_options(model: SceneModel, options: SceneOptions) -> None:
             model.set_visible(name, False)
         for name, value in options.opacity.items():
             model.set_opacity(name, value)
+        if options.skin:  # only ever switched on here; a figure panel's reset switches it off
+            model.set_skin(True)
     if not model.visible_ids():
         raise DorsumError("nothing left to show: the --hide/--only options hide every structure")
 

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QCheckBox,
     QApplication,
     QComboBox,
     QFormLayout,
@@ -47,14 +48,20 @@ def available_discs(model: SceneModel, muscle: str = MUSCLE) -> tuple[str, ...]:
 
 
 def csa_text(entry: dict[str, Any] | None) -> str:
-    """Readout cell: ``"5.12 → 3.58 cm² (−30%)"``."""
+    """Readout cell: ``"5.12 → 3.58 cm² (−30%)"``, and with fat a second line with the total CSA inside
+    the fascial boundary, the lean CSA, the fat fraction and its grade (:data:`viewer.fat.GRADE_SCALE`)."""
     if entry is None:
         return "–"
     change = entry["change_percent"]
     change_text = "" if change is None else f" ({change:+.0f}%)".replace("-", "−")
     if abs(entry["csa_cm2"] - entry["baseline_cm2"]) < 0.005:
-        return f"{entry['csa_cm2']:.2f} cm²"
-    return f"{entry['baseline_cm2']:.2f} → {entry['csa_cm2']:.2f} cm²{change_text}"
+        text = f"{entry['csa_cm2']:.2f} cm²"
+    else:
+        text = f"{entry['baseline_cm2']:.2f} → {entry['csa_cm2']:.2f} cm²{change_text}"
+    if entry.get("fat_percent", 0.0) >= 0.05:  # the composition an MRI study reports
+        text += (f"\ntotal {entry['total_cm2']:.2f}, lean {entry['lean_cm2']:.2f} cm², "
+                 f"fat {entry['fat_percent']:.0f}% (grade {entry['grade']})")
+    return text
 
 
 class AtrophyPanel(QWidget):
@@ -85,6 +92,8 @@ class AtrophyPanel(QWidget):
         self.side = QComboBox()
         for label, value in SIDE_CHOICES:
             self.side.addItem(label, value)
+        self.ghost = QCheckBox("Show the healthy shape (ghost)")
+        self.ghost.setToolTip("Draw the healthy multifidus as a translucent ghost around the wasted one")
         self.reset_button = QPushButton("Reset (healthy)")
         self.reset_button.setToolTip("Give multifidus its healthy shape and colour back")
 
@@ -97,6 +106,7 @@ class AtrophyPanel(QWidget):
         form.addRow("Levels", range_row)
         form.addRow("Side", self.side)
         form.addRow("Fat", _with_label(self.fat, self.fat_label))
+        form.addRow("", self.ghost)
 
         self.readout = QTableWidget(len(self.discs), 2)
         self.readout.setHorizontalHeaderLabels(["Left", "Right"])
@@ -104,7 +114,11 @@ class AtrophyPanel(QWidget):
         self.readout.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.readout.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.readout.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
-        self.readout.setToolTip("Multifidus cross-sectional area at each disc level: healthy → now (change)")
+        from viewer.fat import GRADE_SCALE
+
+        self.readout.setToolTip("Multifidus cross-sectional area at each disc level: healthy → now (change); with "
+                                "fat, the total CSA inside the fascia, the lean CSA, the fat fraction and its grade "
+                                f"on the {GRADE_SCALE} scale")
         self.readout_title = QLabel("Multifidus CSA per disc level (healthy → now)")
 
         layout = QVBoxLayout(self)
@@ -126,6 +140,7 @@ class AtrophyPanel(QWidget):
         self.range_from.currentIndexChanged.connect(lambda i: self._changed("range"))
         self.range_to.currentIndexChanged.connect(lambda i: self._changed("range"))
         self.side.currentIndexChanged.connect(lambda i: self._changed("side"))
+        self.ghost.toggled.connect(lambda on: self._changed("ghost"))
         self.reset_button.clicked.connect(self.reset)
         model.events.atrophy.connect(self._on_model_atrophy)
 
@@ -155,7 +170,7 @@ class AtrophyPanel(QWidget):
         """The parameters the widgets show, as plain data."""
         segments = f"{self.range_from.currentText()}-{self.range_to.currentText()}"
         return {"amount": float(self.amount.value()), "segments": segments, "side": self.side.currentData(),
-                "fat": float(self.fat.value()), "muscle": MUSCLE}
+                "fat": float(self.fat.value()), "muscle": MUSCLE, "ghost": self.ghost.isChecked()}
 
     def _changed(self, what: str) -> None:
         self.amount_label.setText(f"{self.amount.value()}%")
@@ -182,7 +197,7 @@ class AtrophyPanel(QWidget):
         params, what = self._pending
         self._pending = None
         titles = {"amount": "Atrophy amount", "fat": "Fat infiltration", "range": "Atrophy levels",
-                  "side": "Atrophy side"}
+                  "side": "Atrophy side", "ghost": "Healthy ghost"}
         # A new range or side is calibrated by measurement first (about a second on the real atlas).
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
@@ -226,6 +241,7 @@ class AtrophyPanel(QWidget):
             else:
                 self.amount.setValue(round(params.amount))
                 self.fat.setValue(round(params.fat))
+                self.ghost.setChecked(bool(getattr(params, "ghost", False)))
                 low, _, high = params.segments.partition("-")
                 for combo, name in ((self.range_from, low), (self.range_to, high or low)):
                     index = combo.findText(name)
@@ -260,6 +276,7 @@ class AtrophyPanel(QWidget):
             empty = all((result["levels"][disc].get(side) or {}).get("baseline_cm2", 0.0) == 0.0
                         for side in ("left", "right"))
             self.readout.setRowHidden(row, empty)
+        self.readout.resizeRowsToContents()
 
     def readout_text(self, disc: str, side: str) -> str:
         """The readout cell of ``disc`` and ``side`` (``"left"`` or ``"right"``)."""

@@ -44,16 +44,21 @@ def _percent(value: float | None) -> str:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The measurement as a plain-text table (cm², cm³, change against the healthy atlas)."""
+    """The measurement as a plain-text table (cm², cm³, change against the healthy atlas, composition)."""
     lines = [f"{result['muscle']}: cross-sectional area (cm²) in the disc planes, displayed vs healthy"]
     if result.get("atrophy"):
         a = result["atrophy"]
-        lines.append(f"atrophy {a['amount']:g}% at {a['segments']}, side {a['side']}, fat {a['fat']:g}%")
-    lines.append(f"{'level':<8} {'side':<8} {'CSA':>7} {'healthy':>8} {'change':>8}")
+        form = "retracted outline" if a.get("retracted") else "healthy outline kept, vacated space fat"
+        lines.append(f"atrophy {a['amount']:g}% at {a['segments']}, side {a['side']}, fat {a['fat']:g}% ({form})")
+    lines.append(f"{'level':<8} {'side':<8} {'CSA':>7} {'healthy':>8} {'change':>8} {'total':>7} {'lean':>7} "
+                 f"{'fat':>6} {'grade':>5}")
     for disc, sides in result["levels"].items():
         for side, entry in sides.items():
             lines.append(f"{disc:<8} {side:<8} {entry['csa_cm2']:7.2f} {entry['baseline_cm2']:8.2f} "
-                         f"{_percent(entry['change_percent']):>8}")
+                         f"{_percent(entry['change_percent']):>8} {entry['total_cm2']:7.2f} {entry['lean_cm2']:7.2f} "
+                         f"{entry['fat_percent']:5.1f}% {entry['grade']:>5}")
+    lines.append("CSA: inside the muscle outline as drawn; total: inside the fascial boundary; lean = total x (1 - fat)")
+    lines.append(f"grade: {result.get('grade_scale', '')}")
     lines.append(f"{'volume':<8} {'side':<8} {'cm³':>7} {'healthy':>8} {'change':>8}")
     for side, entry in result["volume_cm3"].items():
         lines.append(f"{'':<8} {side:<8} {entry['volume_cm3']:7.1f} {entry['baseline_cm3']:8.1f} "

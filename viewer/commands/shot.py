@@ -25,6 +25,11 @@ def register(subparsers: Any) -> None:
                         help=f"DPI to record in the PNG for print layout, {DPI_RANGE[0]:g} to {DPI_RANGE[1]:g}")
     parser.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     add_annotation_arguments(parser)
+    section = parser.add_argument_group("axial section instead of the 3D view (see docs/atrophy.md)")
+    section.add_argument("--section", default=None, metavar="DISC",
+                         help="draw the axial slice at a disc level, e.g. L4-L5, with CSA labels if --labels is given")
+    section.add_argument("--style", default="diagram", choices=("diagram", "mri"),
+                         help="section style: coloured diagram, or grey levels as on a T1-weighted MRI (fat bright)")
     parser.set_defaults(run=run)
 
 
@@ -38,6 +43,25 @@ def add_annotation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--title", default="", metavar="TEXT", help="a title above the picture")
     group.add_argument("--caption", default="", metavar="TEXT", help="a caption below the picture")
     group.add_argument("--scale-bar", action="store_true", help="a scale bar (true at the focal plane)")
+
+
+def _run_section(args: argparse.Namespace, model, options, size: tuple[int, int], out) -> int:
+    """``shot --section DISC [--style mri]``: the axial slice (no 3D rendering, so no VTK)."""
+    from viewer import __version__
+    from viewer.figures.section import section_figure
+    from viewer.levels import parse_disc_list
+    from viewer.output import save_png
+
+    disc = parse_disc_list(args.section.upper())[0]
+    labels = None if args.labels is None else tuple(args.labels)
+    pixels = section_figure(model, disc, size, style=args.style, labels=labels, title=args.title,
+                            caption=args.caption, scale_bar=args.scale_bar, transparent=args.transparent)
+    parameters = {"command": "shot", "dorsum": __version__, "atlas": f"{model.atlas.name} {model.atlas.version}",
+                  **options.as_dict(), "size": list(size), "section": disc, "style": args.style}
+    dpi = check_dpi(args.dpi) if args.dpi is not None else None
+    save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=dpi)
+    print(f"wrote {out} ({size[0]}x{size[1]})")
+    return 0
 
 
 def reveal_atrophy(model, atrophy, size: tuple[int, int]) -> tuple[tuple[str, ...], Camera]:
@@ -65,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if session is not None and session.labels and args.labels is None:
         args.labels = []  # the state was saved with its muscles labelled: label them here too
     camera = Camera(**session.camera.camera_fields()) if options.view is None else None
+    if args.section is not None:
+        return _run_section(args, model, options, size, out)
     revealed = None
     if options.atrophy is not None and session is None and not user_set_the_scene(
             args.hide, args.only, args.opacity, args.view if view_given else None):

@@ -45,6 +45,7 @@ def reset_model(model: SceneModel) -> None:
     atlas = model.atlas
     with model.batch():
         model.show_all()
+        model.set_skin(False)
         for layer in atlas.layer_names:
             if model.layer_opacity(layer) != 1.0:
                 model.set_opacity(layer, 1.0)
@@ -192,7 +193,7 @@ class FigureRenderer:
         legend = self.legend_entries(figure) if figure.legend else ()
         credit = " · ".join(printed_credit_lines(self.atlas)) if figure.credit else ""
         layout = compose.figure_layout(figure.size, len(figure.panels), columns=figure.columns, title=figure.title,
-                                       caption=figure.caption, panel_captions=[p.caption for p in figure.panels],
+                                       caption=figure.caption, panel_captions=panel_captions(figure),
                                        legend=legend, credit=credit)
         canvas = compose.blank_canvas(figure.size, self.transparent)
         label_margin = self.label_margin(figure, layout)
@@ -221,7 +222,7 @@ class FigureRenderer:
             if figure.scale_bar:
                 compose.draw_scale_bar(canvas, box, mm_per_pixel(result.camera, picture.height), layout.typography)
         return compose.finish_figure(canvas, layout, title=figure.title, caption=figure.caption,
-                                     panel_captions=[p.caption for p in figure.panels])
+                                     panel_captions=panel_captions(figure))
 
     def label_margin(self, figure: FigureSpec, layout: FigureLayout) -> int:
         """Width of the label columns beside each 3D picture (the same for all panels, so cameras link)."""
@@ -342,12 +343,18 @@ class FigureRenderer:
                 if panel.labels and not panel.label_all:
                     muscles = tuple(dict.fromkeys(self.atlas.structure(sid).muscle for name in panel.labels
                                                   for sid in self.model.resolve(name)))
-                drawings[index] = section_drawing(self.model, panel.level, muscles)
+                drawings[index] = section_drawing(self.model, panel.level, muscles, style=panel.style,
+                                                  heading=panel.caption)
         if not drawings:
             return {}
         scale = min(fit_scale(drawing, layout.panels[i].size, typography=layout.typography,
                               scale_bar=figure.scale_bar) for i, drawing in drawings.items())
         return {i: (drawing, scale) for i, drawing in drawings.items()}
+
+
+def panel_captions(figure: FigureSpec) -> list[str]:
+    """Captions under the panels; a section panel carries its caption as a heading over its own slice."""
+    return [p.caption if p.kind != "section" else "" for p in figure.panels]
 
 
 def layer_legend(atlas: Atlas, layers: set[str]) -> tuple[LegendEntry, ...]:

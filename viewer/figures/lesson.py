@@ -33,10 +33,12 @@ MAX_SIZE = (7680, 7680)
 _LESSON_KEYS = {"title", "description", "size", "background", "lighting", "dpi", "credit"}
 _TOP_KEYS = {"lesson", "figures"}
 # Keys a panel may set; on a figure they are defaults for its panels (or describe its single panel).
-_PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame"}
+_PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame", "style", "skin"}
+#: How a section panel is drawn: the coloured diagram, or grey levels as on a T1-weighted MRI.
+SECTION_STYLES = ("diagram", "mri")
 _FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels",
                 "credit"} | _PANEL_KEYS
-_ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle"}
+_ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle", "retracted", "ghost"}
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
 
 
@@ -61,12 +63,13 @@ class PanelSpec:
     level: str = "L4-L5"
     caption: str = ""
     frame: tuple[str, ...] = ()
+    style: str = "diagram"
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.scene.as_dict(), "frame": list(self.frame),
                 "atrophy": self.atrophy.as_dict() if self.atrophy else None,
                 "labels": True if self.label_all else list(self.labels), "level": self.level,
-                "caption": self.caption}
+                "caption": self.caption, "style": self.style}
 
 
 @dataclass(frozen=True)
@@ -282,11 +285,14 @@ class _LessonReader:
             except DorsumError as exc:
                 self.fail(f"{where}.level", str(exc))
         frame = self.name_list(f"{where}.frame", entry["frame"]) if "frame" in entry else base.frame
+        style = self.option(f"{where}.style", entry["style"], SECTION_STYLES) if "style" in entry else base.style
+        skin = self.flag(f"{where}.skin", entry["skin"]) if "skin" in entry else scene.skin
         caption = self.text(f"{where}.caption", entry.get("caption", ""))
         if len(self.problems) > before:
             return None
-        return PanelSpec(kind or "3d", SceneOptions(view=view or DEFAULT_VIEW, hide=hide, only=only, opacity=opacity),
-                         atrophy, labels, label_all, level, caption, frame)
+        return PanelSpec(kind or "3d", SceneOptions(view=view or DEFAULT_VIEW, hide=hide, only=only, opacity=opacity,
+                                                    skin=skin),
+                         atrophy, labels, label_all, level, caption, frame, style or "diagram")
 
     def _resolves_to_nothing(self, only: tuple[str, ...], hide: tuple[str, ...]) -> bool:
         shown = set().union(*(self.atlas.ids_named(n) for n in only))
@@ -309,13 +315,16 @@ class _LessonReader:
             parse_segment_range(segments)
         except DorsumError as exc:
             self.fail(f"{where}.segments", str(exc))
+        retracted = self.flag(f"{where}.retracted", value.get("retracted", False))
+        ghost = self.flag(f"{where}.ghost", value.get("ghost", False))
         muscle = str(value.get("muscle", DEFAULT_MUSCLE))
         if muscle not in self.atlas.muscles:
             self.fail(f"{where}.muscle", f"unknown muscle {muscle!r} (known: {', '.join(self.atlas.muscles)})")
         if len(self.problems) > before:
             return None
         try:  # the atrophy model's own rules (e.g. a range must hold a disc level)
-            return AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle)
+            return AtrophyParams(amount=amount, segments=segments, side=side, fat=fat, muscle=muscle,
+                                 retracted=retracted, ghost=ghost)
         except DorsumError as exc:
             self.fail(where, str(exc))
             return None
