@@ -204,13 +204,16 @@ def test_under_two_percent_of_each_muscle_inside_bone(atlas: Atlas, lumbar) -> N
 
 
 def test_rebuilt_muscles_stay_deep_to_the_overlying_muscles(atlas: Atlas, lumbar) -> None:
-    """Latissimus dorsi, serratus posterior inferior and gluteus maximus are not pierced (a sliver at most)."""
+    """Latissimus dorsi, serratus posterior inferior and gluteus maximus are not pierced (a sliver at most)
+    where the muscles are rebuilt: below the T12 body (above it, both are BodyParts3D's own shapes)."""
+    top = atlas.spine["T12"][2]
     for sid in lumbar[1]:
         if atlas.structure(sid).kind != "muscle":
             continue
         solid, low = _voxels(atlas.meshes[sid], 1.0)
         for other in OVERLYING:
-            cells = np.floor(atlas.meshes[other].vertices - low).astype(int)
+            vertices = atlas.meshes[other].vertices
+            cells = np.floor(vertices[vertices[:, 2] < top] - low).astype(int)
             ok = np.all((cells >= 0) & (cells < np.array(solid.shape)), axis=1)
             inside = solid[tuple(cells[ok].T)].sum()
             assert inside <= 0.02 * len(cells), f"{other}: {inside} of {len(cells)} vertices inside {sid}"
@@ -282,7 +285,8 @@ def test_section_cuts_disc_and_vertebra_in_the_disc_plane(atlas: Atlas) -> None:
         assert kinds.get(f"disc_{disc.replace('-', '_').lower()}") == "disc"
         assert kinds.get(upper) == "bone"  # its laminae and spinous process, in the plane itself
         muscles = {part.key for part in drawing.parts if part.kind == "muscle"}
-        for name in ("multifidus", "longissimus", "psoas_major"):
+        # At L5-S1 the erector spinae is almost all aponeurosis in this body (docs/atlas.md).
+        for name in ("multifidus", "psoas_major") + (("longissimus",) if disc != "L5-S1" else ()):
             assert {f"{name}/left", f"{name}/right"} <= muscles, (disc, name)
 
 

@@ -111,7 +111,9 @@ def build_atlas_from_files(files: Mapping[int, Sequence[Path]], out: Path, *,
 
     by_id = {s.id: s for s in planned}
     meshes = _repair_all(raw, by_id, timer)
-    meshes.update(_lumbar(meshes, by_id, spine, timer))
+    rebuilt = _lumbar(meshes, by_id, spine, timer)
+    # The rebuild's joins can leave a crumb; every muscle is one clean closed surface.
+    meshes.update({sid: repair.drop_small_pieces(mesh) for sid, mesh in rebuilt.items()})
     meshes = {sid: keep_to_own_side(mesh, _side_of(sid, by_id)) for sid, mesh in meshes.items()}
     present = [s for s in catalogue.structures if s.id in meshes]
     present += [catalogue.planned_or_guessed(sid) for sid in meshes if sid not in {s.id for s in present}]

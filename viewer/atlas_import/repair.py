@@ -259,4 +259,5 @@ def _clean(vertices: np.ndarray, faces: np.ndarray) -> MeshData:
 def _subset(mesh: MeshData, keep_faces: np.ndarray) -> MeshData:
     faces = mesh.faces[keep_faces]
     used, inverse = np.unique(faces, return_inverse=True)
-    return MeshData(mesh.vertices[used], inverse.reshape(-1, 3).astype(np.int64))
+    point_data = {name: values[used] for name, values in mesh.point_data.items()}
+    return MeshData(mesh.vertices[used], inverse.reshape(-1, 3).astype(np.int64), point_data)
