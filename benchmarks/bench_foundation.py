@@ -62,7 +62,8 @@ def frame_times(atlas_dir: Path | None) -> tuple[dict[str, float], dict[str, flo
 
     def toggle() -> None:
         state["visible"] = not state["visible"]
-        model.set_layer_visible(layer, state["visible"])  # renders once through the renderer
+        model.set_layer_visible(layer, state["visible"])
+        plotter.render()  # an off-screen renderer draws only when asked
 
     toggled = median_seconds(toggle, repeats=15, warmup=2)
     plain = median_seconds(plotter.render, repeats=15, warmup=2)

@@ -33,20 +33,69 @@ def median_process_seconds(argv: Sequence[str], repeats: int = 3, cwd: Path | No
 
 
 def report(name: str, results: dict[str, dict[str, float]], out: Path | None) -> None:
-    """Print each measurement as subject/baseline and its ratio, and write them as JSON."""
+    """Print each measurement as subject/baseline, its ratio and its goal, and write them as JSON."""
     print(f"{name} (median wall times; ratio = subject / baseline on this machine, this run)")
-    for key, row in results.items():
-        print(f"  {key:<34} {row['subject_s'] * 1e3:9.2f} ms vs {row['baseline_s'] * 1e3:9.2f} ms  "
-              f"ratio {row['ratio']:6.2f}")
+    for key, entry in results.items():
+        print(f"  {key:<44} {entry['subject_s'] * 1e3:9.1f} ms vs {entry['baseline_s'] * 1e3:9.1f} ms  "
+              f"ratio {entry['ratio']:5.2f}  {goal_text(entry)}")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"benchmark": name, "python": sys.version.split()[0], "results": results},
-                                  indent=2))
+        out.write_text(json.dumps({"benchmark": name, "python": sys.version.split()[0], "machine": machine(),
+                                   "results": results}, indent=2))
         print(f"wrote {out}")
 
 
-def row(subject_s: float, baseline_s: float) -> dict[str, float]:
-    return {"subject_s": subject_s, "baseline_s": baseline_s, "ratio": subject_s / baseline_s}
+def row(subject_s: float, baseline_s: float, **goal: float) -> dict[str, float]:
+    """A measurement against its baseline; ``goal`` is one of ``goal_ratio`` (subject/baseline at most),
+    ``goal_fps`` (1/subject at least) or ``goal_seconds`` (subject at most), plus any extra numbers."""
+    entry = {"subject_s": subject_s, "baseline_s": baseline_s, "ratio": subject_s / baseline_s, **goal}
+    if "goal_ratio" in goal:
+        entry["met"] = entry["ratio"] <= goal["goal_ratio"]
+    elif "goal_fps" in goal:
+        entry["fps"] = 1.0 / subject_s
+        entry["met"] = entry["fps"] >= goal["goal_fps"]
+    elif "goal_seconds" in goal:
+        entry["met"] = subject_s <= goal["goal_seconds"]
+    return entry
+
+
+def goal_text(entry: dict[str, float]) -> str:
+    if "goal_ratio" in entry:
+        text = f"goal <= {entry['goal_ratio']:g}x"
+    elif "goal_fps" in entry:
+        text = f"{entry['fps']:5.1f} fps, goal >= {entry['goal_fps']:g} fps"
+    elif "goal_seconds" in entry:
+        text = f"goal <= {entry['goal_seconds']:g} s"
+    else:
+        return ""
+    return f"{text}: {'met' if entry['met'] else 'NOT met'}"
+
+
+def machine() -> dict[str, object]:
+    """CPU model, core count and load, so that figures can be read with their machine."""
+    model = ""
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8")
+                      if line.startswith("model name")), "")
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {"cpu": model, "cores": os.cpu_count(), "load_1min": round(load[0], 2), "platform": sys.platform}
+
+
+def start_xvfb(size: str = "1920x1200x24") -> subprocess.Popen:
+    """A private Xvfb server; sets DISPLAY for this process. The caller terminates it."""
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", size, "-nolisten", "tcp"],
+                              pass_fds=(write,), stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    if not number.isdigit():
+        raise RuntimeError("Xvfb did not start (install xvfb)")
+    os.environ["DISPLAY"] = f":{number}"
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    return server
 
 
 def benchmark_args(name: str, description: str) -> argparse.Namespace:

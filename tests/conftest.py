@@ -1,8 +1,10 @@
-"""Shared fixtures: a small synthetic atlas, the shipped atlas, and honest rendering."""
+"""Shared fixtures: a small synthetic atlas, the shipped atlas, the imported BodyParts3D atlas, and
+honest rendering."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -35,6 +37,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(XVFB_MISSING)
 
 
+@pytest.fixture(autouse=True)
+def _user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty data and config folders: no test reads or writes the real
+    user's installed atlases or default-atlas setting."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    return home
+
+
 @pytest.fixture(scope="session")
 def fixture_atlas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of the synthetic test atlas (read-only: copy it before breaking it)."""
@@ -50,6 +62,42 @@ def fixture_atlas(fixture_atlas_dir: Path) -> Atlas:
 def real_atlas() -> Atlas:
     """The atlas shipped in meshes/ (loaded once per test session)."""
     return load_atlas(default_atlas_dir())
+
+
+#: The BodyParts3D subset beside the repository (never inside it: the data may not be committed).
+BODYPARTS3D_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "anatomy" / "bodyparts3d"
+
+
+def bodyparts3d_files(folder: Path = BODYPARTS3D_DIR / "meshes") -> dict[int, list[Path]]:
+    """FMA concept id -> mesh files of the shared subset (files are named ``FMA<id>.<ext>``)."""
+    files: dict[int, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        match = re.match(r"FMA(\d+)\.(obj|glb)$", path.name)
+        if match:
+            files.setdefault(int(match.group(1)), []).append(path)
+    return files
+
+
+@pytest.fixture(scope="session")
+def bodyparts3d_atlas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Atlas folder imported from the shared BodyParts3D subset, once per test session.
+
+    ``DORSUM_TEST_BP3D_ATLAS=/path`` reuses a folder built earlier (for development; CI never
+    sets it, so there the import itself runs and is tested).
+    """
+    prebuilt = os.environ.get("DORSUM_TEST_BP3D_ATLAS")
+    if prebuilt:
+        return Path(prebuilt)
+    from viewer.atlas_import.build import build_atlas_from_files
+
+    out = tmp_path_factory.mktemp("bodyparts3d") / "atlas"
+    build_atlas_from_files(bodyparts3d_files(), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bodyparts3d_atlas(bodyparts3d_atlas_dir: Path) -> Atlas:
+    return load_atlas(bodyparts3d_atlas_dir)
 
 
 @pytest.fixture(autouse=True)

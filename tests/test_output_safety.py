@@ -50,7 +50,7 @@ def run_cli(args: list[str], atlas_dir: Path) -> int:
     ("shot", "out.png", "PIL.Image.Image.save", ["--size", "64x48"]),
     ("export", "out.glb", "pathlib.Path.write_bytes", []),
     ("export", "out.html", "pathlib.Path.write_text", []),
-    ("animate", "out.gif", "imageio.v3.imwrite", ["--kind", "turntable", "--frames", "2", "--size", "64x48", "--quiet"]),
+    ("animate", "out.gif", "PIL.GifImagePlugin.getdata", ["--kind", "turntable", "--frames", "2", "--size", "64x48", "--quiet"]),
 ])
 def test_full_disk_is_one_line_and_keeps_the_old_file(command, name, target, extra, fixture_atlas_dir, tmp_path,
                                                       monkeypatch, capsys):

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from viewer import __version__
-from viewer.atlas import Atlas, load_atlas
+from viewer.atlas import Atlas, credit_lines, load_atlas
+from viewer.atlases import resolve_atlas
 from viewer.atrophy import DEFAULT_MUSCLE, DEFAULT_SEGMENTS, AtrophyParams, apply_atrophy
 from viewer.checks import check_dpi, check_option, check_range
 from viewer.errors import DorsumError
@@ -52,10 +53,12 @@ class Picture:
     ----------
     pixels : (h, w, 3) or (h, w, 4) uint8 ndarray
     parameters : mapping of parameter name to plain value (JSON-serialisable)
+    credits : the attribution lines of the atlas's data sources (stored in the PNG on save)
     """
 
     pixels: np.ndarray
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    credits: tuple[str, ...] = ()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -66,7 +69,8 @@ class Picture:
         """Write the picture as PNG, atomically, never replacing a file unless ``overwrite``."""
         from viewer.output import save_png
 
-        return save_png(path, self.pixels, parameters=dict(self.parameters), overwrite=overwrite, dpi=dpi)
+        return save_png(path, self.pixels, parameters=dict(self.parameters), overwrite=overwrite, dpi=dpi,
+                        credits=self.credits)
 
     def _repr_png_(self) -> bytes:
         from PIL import Image
@@ -80,7 +84,7 @@ def open_atlas(atlas: str | Path | Atlas | None = None) -> Atlas:
     """An atlas by name (``"bodyparts3d"``, ``"builtin"``), folder, or the default when None."""
     if isinstance(atlas, Atlas):
         return atlas
-    return load_atlas(atlas)
+    return load_atlas(resolve_atlas(atlas))
 
 
 class Scene:
@@ -258,7 +262,7 @@ class Scene:
         if self.camera is not None:
             parameters["camera"] = self.camera.as_dict()
         self.notes = notes
-        return Picture(pixels, parameters)
+        return Picture(pixels, parameters, credit_lines(self.atlas))
 
     def _render_annotated(self, size, view, label_names, label_all, legend, title, caption, scale_bar, transparent):
         from viewer.figures.figure import FigureRenderer
@@ -294,7 +298,7 @@ class Scene:
         pixels = render_section(self.model, level.upper(), size, labels=labels, scale_bar=scale_bar, **kwargs)
         return Picture(pixels, {"dorsum": __version__, "atlas": f"{self.atlas.name} {self.atlas.version}",
                                 "section": level.upper(), "style": style, **self._options.as_dict(),
-                                "size": list(size)})
+                                "size": list(size)}, credit_lines(self.atlas))
 
     def export(self, path: str | Path, *, title: str = "Dorsum", overwrite: bool = False) -> Path:
         """Write the visible structures as GLB (slides, web viewers) or a self-contained HTML page."""

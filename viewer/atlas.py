@@ -1,7 +1,8 @@
 """The atlas: a TOML manifest plus one mesh file per structure (see ``docs/atlas-format.md``).
 
 Loading validates everything and reports every problem at once as an :class:`AtlasError`.
-This module knows nothing of VTK: meshes are read with trimesh into numpy arrays.
+This module knows nothing of VTK: meshes are read into numpy arrays (binary PLY with numpy, other
+formats with trimesh).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from viewer.levels import VERTEBRAE
 
 MANIFEST = "atlas.toml"
 SIDES = ("left", "right", "midline")
-KINDS = ("muscle", "bone", "fascia", "ligament", "other")
+KINDS = ("muscle", "bone", "disc", "fascia", "ligament", "other")
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".off")
 
 #: Sanity limits on loading (the atlas is in mm): extent of the whole atlas, size of a muscle,
@@ -140,6 +141,28 @@ class Atlas:
     def structures_of_muscle(self, muscle: str) -> tuple[Structure, ...]:
         return tuple(s for s in self.structures if s.muscle == muscle)
 
+    def ids_named(self, name: str) -> tuple[str, ...]:
+        """Structure ids named by a layer, a structure id, a muscle, a group, or ``<muscle>_<side>``
+        (also ``<group>_<side>``).
+
+        ``<muscle>_<side>`` (``longissimus_left``) names every structure of that muscle on that side,
+        so names written for one atlas work on another that splits the muscle into parts
+        (``longissimus_thoracis_left``, ``longissimus_cervicis_left``...). Empty when nothing matches.
+        """
+        if name in self.layer_names:
+            return tuple(s.id for s in self.structures if s.layer == name)
+        for attribute in ("id", "muscle", "group"):
+            ids = tuple(s.id for s in self.structures if getattr(s, attribute) == name)
+            if ids:
+                return ids
+        whole, _, side = name.rpartition("_")
+        if whole and side in SIDES:
+            for attribute in ("muscle", "group"):  # longissimus_left, then erector_spinae_left
+                ids = tuple(s.id for s in self.structures if getattr(s, attribute) == whole and s.side == side)
+                if ids:
+                    return ids
+        return ()
+
     @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.layers)
@@ -152,6 +175,20 @@ class Atlas:
     def muscles(self) -> tuple[str, ...]:
         """Names of the muscles (kind ``muscle``), in atlas order, without duplicates."""
         return tuple(dict.fromkeys(s.muscle for s in self.structures if s.kind == "muscle"))
+
+
+def credit_lines(atlas: Atlas) -> tuple[str, ...]:
+    """The attribution of every data source of ``atlas``: what a figure's metadata carries."""
+    return tuple(dict.fromkeys(s.attribution.strip() for s in atlas.sources if s.attribution.strip()))
+
+
+def printed_credit_lines(atlas: Atlas) -> tuple[str, ...]:
+    """The attributions a picture must show: those of Creative Commons sources (``licence`` "CC-...",
+    "CC BY-SA ..."), whose licences ask for credit wherever the work is shown. Sources under
+    software licences (the built-in atlas's myo-sim, Apache-2.0) are credited in the metadata only.
+    """
+    return tuple(dict.fromkeys(s.attribution.strip() for s in atlas.sources
+                               if s.attribution.strip() and re.match(r"(?i)^cc[\s_-]", s.licence.strip())))
 
 
 def default_atlas_dir() -> Path:
@@ -183,11 +220,25 @@ def load_atlas(folder: str | Path | None = None) -> Atlas:
 
 
 def read_mesh(path: Path) -> MeshData:
-    """Read a triangle mesh file with trimesh, keeping PLY per-vertex properties as ``point_data``.
+    """Read a triangle mesh file, keeping PLY per-vertex properties as ``point_data``.
 
+    Binary triangle PLY files (what the atlas builder and importer write) are read with numpy
+    alone, giving the same arrays trimesh gives; anything else goes through trimesh, whose import
+    alone costs a cold start about half a second.
     Raises ``ValueError`` with a short reason when the file cannot be read as a triangle mesh.
     """
-    import trimesh  # deferred: only loading needs it
+    if path.suffix.lower() == ".ply":
+        try:
+            mesh = _read_binary_ply(path)
+        except (OSError, ValueError, KeyError, IndexError):
+            mesh = None  # let trimesh try, and word the error
+        if mesh is not None:
+            return mesh
+    return _read_with_trimesh(path)
+
+
+def _read_with_trimesh(path: Path) -> MeshData:
+    import trimesh  # deferred: only files the numpy reader does not handle need it
 
     try:
         mesh = trimesh.load(str(path), process=False, force="mesh")
@@ -201,15 +252,75 @@ def read_mesh(path: Path) -> MeshData:
     return MeshData(vertices, faces.reshape(-1, 3), MappingProxyType(point_data))
 
 
+_PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
+    "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}
+_PLY_SKIP = {"x", "y", "z", "nx", "ny", "nz", "red", "green", "blue", "alpha"}
+
+
+def _read_binary_ply(path: Path) -> MeshData | None:
+    """A binary PLY of scalar vertex properties and triangles, or None for any other kind of PLY."""
+    data = path.read_bytes()
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        return None
+    body = data.index(b"\n", end) + 1
+    lines = [line.split() for line in data[:end].decode("ascii").splitlines()[1:]]
+    formats = [line for line in lines if line and line[0] == "format"]
+    if len(formats) != 1 or formats[0][1] not in ("binary_little_endian", "binary_big_endian"):
+        return None
+    order = "<" if formats[0][1] == "binary_little_endian" else ">"
+    elements: list[tuple[str, int, list[tuple[str, str]]]] = []
+    for line in lines:
+        if line and line[0] == "element":
+            elements.append((line[1], int(line[2]), []))
+        elif line and line[0] == "property":
+            if line[1] == "list":  # a face list: count type and index type, three indices expected
+                elements[-1][2].append((line[4], f"list:{_PLY_TYPES[line[2]]}:{_PLY_TYPES[line[3]]}"))
+            else:
+                elements[-1][2].append((line[2], _PLY_TYPES[line[1]]))
+    if [name for name, _, _ in elements] != ["vertex", "face"]:
+        return None
+    (_, n_vertices, vertex_props), (_, n_faces, face_props) = elements
+    if any(kind.startswith("list") for _, kind in vertex_props) or not {"x", "y", "z"} <= {n for n, _ in vertex_props}:
+        return None
+    lists = [(name, kind) for name, kind in face_props if kind.startswith("list")]
+    if len(lists) != 1 or lists[0][0] not in ("vertex_indices", "vertex_index"):
+        return None
+    vertex_type = np.dtype([(name, order + kind) for name, kind in vertex_props])
+    face_fields = []
+    for name, kind in face_props:
+        if kind.startswith("list"):
+            _, count_type, index_type = kind.split(":")
+            face_fields += [("count", order + count_type), ("indices", order + index_type, (3,))]
+        else:
+            face_fields.append((name, order + kind))
+    face_type = np.dtype(face_fields)
+    vertex_end = body + n_vertices * vertex_type.itemsize
+    if vertex_end + n_faces * face_type.itemsize > len(data):
+        raise ValueError("file is shorter than its header says")
+    raw = np.frombuffer(data, vertex_type, count=n_vertices, offset=body)
+    face_records = np.frombuffer(data, face_type, count=n_faces, offset=vertex_end)
+    if not np.all(face_records["count"] == 3):
+        return None  # polygons: trimesh triangulates them
+    vertices = np.column_stack([raw[axis].astype(np.float64) for axis in "xyz"])
+    faces = face_records["indices"].astype(np.int64)
+    point_data = {name: np.array(raw[name]) for name in raw.dtype.names if name not in _PLY_SKIP}
+    return MeshData(vertices, faces.reshape(-1, 3), MappingProxyType(point_data))
+
+
 def _ply_vertex_properties(metadata: Mapping[str, Any], n_vertices: int) -> dict[str, np.ndarray]:
     raw = metadata.get("_ply_raw", {}).get("vertex", {}).get("data")
-    if raw is None or raw.dtype.names is None:
+    # Binary PLY gives a structured array, ASCII PLY a dict of arrays.
+    names = tuple(raw) if isinstance(raw, Mapping) else getattr(getattr(raw, "dtype", None), "names", None)
+    if not names:
         return {}
-    skip = {"x", "y", "z", "nx", "ny", "nz", "red", "green", "blue", "alpha"}
     return {
         name: np.asarray(raw[name]).reshape(n_vertices, -1).squeeze(axis=1)
-        for name in raw.dtype.names
-        if name not in skip and np.asarray(raw[name]).size == n_vertices
+        for name in names
+        if name not in _PLY_SKIP and np.asarray(raw[name]).size == n_vertices
     }
 
 

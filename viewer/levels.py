@@ -51,6 +51,22 @@ def parse_disc_list(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def level_position(name: str) -> float:
+    """Level coordinate of a disc (``"L4-L5"`` -> 22.5) or of a vertebral body (``"L4"`` -> 22)."""
+    key = str(name).strip().upper()
+    return disc_position(key) if "-" in key else float(level_index(key))
+
+
+def parse_level_list(text: str) -> tuple[str, ...]:
+    """Parse ``"L3-L4,L4,L4-L5"`` into normalised disc and vertebral-body level names (in the given order)."""
+    names = [n.strip().upper() for n in str(text).split(",") if n.strip()]
+    if not names:
+        raise DorsumError("levels: give one or more levels, e.g. L4-L5,L5-S1 (discs) or L4,L5 (vertebral bodies)")
+    for name in names:
+        level_position(name)
+    return tuple(names)
+
+
 def parse_segment_range(text: str) -> tuple[float, float]:
     """Parse a vertebral range such as ``"L4-S1"`` or ``"L5"`` into level coordinates (low, high).
 

@@ -17,17 +17,17 @@ Public functions used elsewhere (keep them stable): :func:`disc_plane`, :func:`s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from viewer.atlas import Atlas
-from viewer.atrophy import AtrophyParams, apply_atrophy, wasting_of
+from viewer.atlas import Atlas, MeshData
+from viewer.atrophy import wasting_of
 from viewer.checks import check_option
 from viewer.errors import DorsumError
-from viewer.geometry import (  # noqa: F401  (re-exported: the public functions of this module, see above)
-    SECTION_WINDOW,
+from viewer.fat import GRADE_SCALE, fat_grade, section_composition
+from viewer.geometry import (  # noqa: F401 (also this module's public names)
     SIDE_NAMES,
     cross_sectional_area,
     disc_plane,
@@ -39,16 +39,68 @@ from viewer.geometry import (  # noqa: F401  (re-exported: the public functions 
     vertex_levels,
     vertex_sides,
 )
-from viewer.fat import GRADE_SCALE, fat_grade, section_composition
-from viewer.levels import LUMBAR_DISCS, disc_position, parse_disc_list
+from viewer.levels import LUMBAR_DISCS, VERTEBRAE, disc_position, level_position, parse_level_list
 
 if TYPE_CHECKING:
+    from viewer.atrophy import AtrophyParams
     from viewer.model import SceneModel
 
+#: Only section points whose level coordinate (interpolated from the vertices) lies within this many
+#: levels of the disc count, so that an infinite plane cannot pick up a far part of a long muscle.
+#: On the atlas, points on a disc plane have exactly the disc's level; the margin absorbs meshes
+#: whose level data are coarse.
 MM2_PER_CM2 = 100.0
 MM3_PER_CM3 = 1000.0
 
 
+# -- planes and the level coordinate ---------------------------------------------------------------
+def body_plane(atlas: Atlas, vertebra: str) -> tuple[np.ndarray, np.ndarray]:
+    """Plane of a vertebral body level, e.g. ``"L4"``: through the body centre, along the local spine.
+
+    The normal is the mean of the unit chords to the neighbouring body centres (pointing caudally),
+    the axis a slice at mid-body is taken perpendicular to; with one neighbour, that chord.
+    """
+    index = VERTEBRAE.index(str(vertebra).strip().upper())
+    name = VERTEBRAE[index]
+    if name not in atlas.spine:
+        known = ", ".join(atlas.spine) or "none"
+        raise DorsumError(f"levels: the atlas has no spine landmark for {name} (landmarks: {known})")
+    centre = np.asarray(atlas.spine[name], float)
+    chords = []
+    for other, sign in ((index - 1, 1.0), (index + 1, -1.0)):
+        if 0 <= other < len(VERTEBRAE) and VERTEBRAE[other] in atlas.spine:
+            chord = sign * (centre - np.asarray(atlas.spine[VERTEBRAE[other]], float))
+            chords.append(chord / np.linalg.norm(chord))
+    if not chords:
+        raise DorsumError(f"levels: the atlas has no spine landmark next to {name}, needed for its axis")
+    normal = np.sum(chords, axis=0)
+    return centre, normal / np.linalg.norm(normal)
+
+
+def level_plane(atlas: Atlas, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """Plane of a disc (``"L4-L5"``, :func:`disc_plane`) or a vertebral body (``"L4"``, :func:`body_plane`)."""
+    return disc_plane(atlas, level) if "-" in str(level) else body_plane(atlas, level)
+
+
+def structures_measured(atlas: Atlas, name: str) -> tuple[Any, ...]:
+    """Structures of a muscle (``"longissimus"``) or of a muscle group (``"erector_spinae"``)."""
+    found = atlas.structures_of_muscle(name)
+    if not found:
+        found = tuple(s for s in atlas.structures if s.kind == "muscle" and s.group == name)
+    return found
+
+
+def measurable_names(atlas: Atlas) -> tuple[str, ...]:
+    """Muscle names, then the names of the groups muscles belong to (``erector_spinae``)."""
+    groups = (s.group for s in atlas.structures if s.kind == "muscle" and s.group not in atlas.muscles)
+    return (*atlas.muscles, *dict.fromkeys(groups))
+
+
+# -- sections -------------------------------------------------------------------------------------
+NearLevel = tuple[np.ndarray, float]
+
+
+# -- volume ---------------------------------------------------------------------------------------
 # -- the measurement ------------------------------------------------------------------------------
 def _change_percent(value: float, baseline: float) -> float | None:
     return None if baseline <= 0 else 100.0 * (value - baseline) / baseline
@@ -66,11 +118,11 @@ def muscle_section_loops(model: SceneModel, muscle: str, disc: str, healthy: boo
         Only sides the muscle has; a side the plane misses maps to an empty list.
     """
     atlas = model.atlas
-    check_option("muscle", muscle, atlas.muscles)
-    plane = disc_plane(atlas, disc)
-    position = disc_position(disc)
+    check_option("muscle", muscle, measurable_names(atlas))
+    plane = level_plane(atlas, disc)
+    position = level_position(disc)
     loops: dict[str, list[np.ndarray]] = {}
-    for structure in atlas.structures_of_muscle(muscle):
+    for structure in structures_measured(atlas, muscle):
         mesh = atlas.meshes[structure.id]
         levels, sides = vertex_levels(atlas, structure.id), vertex_sides(atlas, structure.id)
         for side in np.unique(sides):
@@ -93,9 +145,11 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
         A model is measured as displayed (its current, possibly atrophied vertices). An atlas is
         measured healthy, or with ``params`` applied.
     muscle : str
-        Muscle name in the atlas (``dorsum info`` lists them).
+        Muscle name in the atlas (``dorsum info`` lists them), or a muscle group such as
+        ``erector_spinae`` (its muscles' areas add up).
     discs : sequence of str or str
-        Disc levels such as ``("L4-L5", "L5-S1")`` or ``"L4-L5,L5-S1"``.
+        Disc levels such as ``("L4-L5", "L5-S1")`` or ``"L4-L5,L5-S1"``, and/or vertebral-body
+        levels such as ``"L4,L5"`` (plane through the body centre, see :func:`body_plane`).
     params : AtrophyParams, optional
         Atrophy to apply first (to a fresh model; a given model is not changed).
 
@@ -104,7 +158,8 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
     dict
         JSON-ready::
 
-            {"muscle": "multifidus", "atrophy": {...} | None, "grade_scale": "Kjaer 3-grade (...)",
+            {"muscle": "multifidus", "atrophy": {...} | None,
+             "grade_scale": "Kjaer 3-grade (...)",
              "levels": {"L4-L5": {"left": {"csa_cm2": x, "baseline_cm2": y, "change_percent": z,
                                            "total_cm2": t, "lean_cm2": l, "fat_percent": f, "grade": g},
                                   "right": {...}}, ...},
@@ -112,31 +167,28 @@ def measure_muscle(source: SceneModel | Atlas, muscle: str = "multifidus",
                             "right": {...}, "total": {...}}}
 
         Areas in cm² (the atlas' mm² / 100), volumes in cm³; ``change_percent`` is None when the
-        baseline is zero (the plane misses that side). ``csa_cm2`` is the area inside the muscle
-        outline as drawn in 3D (the retracted muscle; the number the atrophy percentage is
-        calibrated on): it equals ``total_cm2`` when ``retracted`` is set. ``total_cm2`` is the area
-        inside the fascial boundary (by default the healthy outline, the vacated space being fat),
-        ``lean_cm2 = total_cm2 * (1 - fat_percent / 100)``, ``grade`` is on ``grade_scale``
-        (:mod:`viewer.fat`).
+        baseline is zero (the plane misses that side).
     """
     from viewer.model import SceneModel  # deferred: the model imports psygnal
 
     model = source if isinstance(source, SceneModel) else SceneModel(source)
     atlas = model.atlas
-    check_option("muscle", muscle, atlas.muscles)
+    check_option("muscle", muscle, measurable_names(atlas))
     try:
-        disc_names = parse_disc_list(discs if isinstance(discs, str) else ",".join(discs))
+        disc_names = parse_level_list(discs if isinstance(discs, str) else ",".join(discs))
     except DorsumError as exc:
         message = str(exc)
         raise DorsumError(message if message.startswith("levels:") else f"levels: {message}") from None
     if params is not None:
+        from viewer.atrophy import apply_atrophy  # deferred: atrophy builds on this module
+
         model = SceneModel(atlas)
         apply_atrophy(model, params)
-    structures = atlas.structures_of_muscle(muscle)
+    structures = structures_measured(atlas, muscle)
     levels: dict[str, dict[str, dict[str, float | None]]] = {}
     for disc in disc_names:
-        plane = disc_plane(atlas, disc)
-        position = disc_position(disc)
+        plane = level_plane(atlas, disc)
+        position = level_position(disc)
         shown: dict[str, float] = {}
         healthy: dict[str, float] = {}
         for structure in structures:
@@ -168,20 +220,14 @@ def _wasting_dict(params: AtrophyParams | None) -> dict[str, object] | None:
 
 def _composition(params: AtrophyParams | None, muscle: str, position: float, side: str, healthy_mm2: float,
                  shown_mm2: float) -> dict[str, float | int]:
-    """Total CSA inside the fascial boundary, lean CSA, fat percent and grade of one section."""
+    """Total CSA inside the fascial boundary, lean CSA, fat percent and grade of one section (see
+    :func:`viewer.fat.section_composition`)."""
     wasting = params is not None and params.muscle == muscle
     asked = params.fat_at(position, SIDE_NAMES.index(side)) if wasting else 0.0
-    retracted = bool(params.retracted) if wasting else False
-    found = section_composition(healthy_mm2, shown_mm2, asked, retracted)
+    found = section_composition(healthy_mm2, shown_mm2, asked, bool(params.retracted) if wasting else False)
     fat_percent = 100.0 * found.fat_fraction
     return {"total_cm2": found.total_mm2 / MM2_PER_CM2, "lean_cm2": found.lean_mm2 / MM2_PER_CM2,
             "fat_percent": fat_percent, "grade": fat_grade(fat_percent)}
-
-
-def muscle_composition(model: SceneModel, muscle: str, disc: str) -> dict[str, dict[str, float | int]]:
-    """Per side at ``disc``: ``csa_cm2``, ``total_cm2``, ``lean_cm2``, ``fat_percent``, ``grade`` as
-    :func:`measure_muscle` reports them for the model as displayed (figures draw these)."""
-    return measure_muscle(model, muscle, [disc])["levels"][disc]
 
 
 def _volumes(model: SceneModel, structures: Sequence[Any]) -> dict[str, dict[str, float | None]]:

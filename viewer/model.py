@@ -49,14 +49,15 @@ class SceneModel:
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, name: str) -> tuple[str, ...]:
-        """Structure ids named by a layer, a structure id, a muscle or a group name."""
+        """Structure ids named by a layer, a structure id, a muscle, a group, or ``<muscle>_<side>``.
+
+        ``longissimus_left`` names the left longissimus whole, also in an atlas that splits it into
+        parts (see :meth:`viewer.atlas.Atlas.ids_named`).
+        """
         atlas = self.atlas
-        if name in self._layer_visible:
-            return tuple(s.id for s in atlas.structures if s.layer == name)
-        for attribute in ("id", "muscle", "group"):
-            ids = tuple(s.id for s in atlas.structures if getattr(s, attribute) == name)
-            if ids:
-                return ids
+        ids = atlas.ids_named(name)
+        if ids:
+            return ids
         raise DorsumError(
             f"unknown layer or structure {name!r} (layers: {', '.join(atlas.layer_names)}; "
             f"muscles: {', '.join(atlas.muscles)}; see 'dorsum info' for every structure id)"

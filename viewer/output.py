@@ -30,6 +30,7 @@ from viewer.checks import check_dpi
 from viewer.errors import DorsumError, os_error_message
 
 PNG_PARAMETERS_KEY = "dorsum:parameters"
+PNG_CREDIT_KEY = "Copyright"
 TEMP_PREFIX = ".dorsum-"
 TEMP_SUFFIX = ".part"
 #: A temporary file of ours older than this (seconds) is stale even if its process id is in use again.
@@ -328,14 +329,20 @@ def _umask() -> int:
 
 
 def png_bytes_writer(pixels: np.ndarray, parameters: Mapping[str, Any] | None = None,
-                     dpi: float | None = None) -> Callable[[Path], None]:
-    """A writer for :func:`write_atomically` that saves ``pixels`` as PNG with the parameters as text."""
+                     dpi: float | None = None, credits: Sequence[str] = ()) -> Callable[[Path], None]:
+    """A writer for :func:`write_atomically` that saves ``pixels`` as PNG with the parameters as text.
+
+    ``credits`` (the attribution lines of the atlas's data sources) go into the standard
+    ``Copyright`` text field, one per line, so that the credit travels with the picture.
+    """
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
     def write(target: Path) -> None:
         info = PngInfo()
         info.add_text("Software", "dorsum")
+        if credits:
+            info.add_itxt(PNG_CREDIT_KEY, "\n".join(credits))
         if parameters is not None:
             info.add_text(PNG_PARAMETERS_KEY, json.dumps(parameters, sort_keys=True))
         image = Image.fromarray(np.ascontiguousarray(pixels))
@@ -346,14 +353,24 @@ def png_bytes_writer(pixels: np.ndarray, parameters: Mapping[str, Any] | None = 
 
 
 def save_png(path: str | Path, pixels: np.ndarray, *, parameters: Mapping[str, Any] | None = None,
-             overwrite: bool = False, dpi: float | None = None) -> Path:
-    """Save an (h, w, 3|4) uint8 image as PNG, atomically, with reproducible parameters in its metadata.
+             overwrite: bool = False, dpi: float | None = None, credits: Sequence[str] = ()) -> Path:
+    """Save an (h, w, 3|4) uint8 image as PNG, atomically, with reproducible parameters and the
+    data credits (see :func:`png_bytes_writer`) in its metadata.
 
     ``dpi`` (None: none recorded) must lie in :data:`viewer.checks.DPI_RANGE`.
     """
     if dpi is not None:
         dpi = check_dpi(dpi)
-    return write_atomically(path, png_bytes_writer(pixels, parameters, dpi), overwrite=overwrite)
+    return write_atomically(path, png_bytes_writer(pixels, parameters, dpi, credits), overwrite=overwrite)
+
+
+def read_png_credits(path: str | Path) -> list[str]:
+    """The credit lines stored in a PNG written by :func:`save_png` (empty if none)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        text = image.text.get(PNG_CREDIT_KEY, "") if hasattr(image, "text") else ""
+    return [line for line in text.split("\n") if line]
 
 
 def read_png_parameters(path: str | Path) -> dict[str, Any]:

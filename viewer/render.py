@@ -4,6 +4,14 @@ A :class:`SceneRenderer` holds the plotter (off-screen, a plain window, or pyvis
 ``QtInteractor``), creates one actor per structure once, and applies model events in place:
 visibility, opacity and colour flip actor properties; geometry updates the points of the same
 ``PolyData``. Nothing is re-added or reloaded.
+
+An off-screen plotter draws only when a picture is asked for (:meth:`SceneRenderer.screenshot`
+renders exactly once); a window (pyvistaqt) is re-rendered on every change.
+
+While the user turns the camera (:meth:`SceneRenderer.set_moving`), each large structure is drawn
+from a level of detail (:mod:`viewer.lod`): a quarter of its triangles over the same points,
+normals and colours, so nothing but the fineness of the surface changes, and translucent layers
+blend without depth peeling; full detail returns as soon as the camera stops. Pictures never use it.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from typing import Any
 
 import numpy as np
 import pyvista as pv
-import scipy.sparse as sp
+from vtkmodules.vtkCommonDataModel import vtkPolyData
+from vtkmodules.vtkRenderingCore import vtkPolyDataMapper
 
 from viewer.checks import parse_colour
 from viewer.display import prefer_headless_vtk
+from viewer.lod import coarse_faces
 from viewer.model import SceneModel
 from viewer.views import DEFAULT_VIEW, fit_distance, view_preset
 
@@ -60,23 +70,37 @@ class Camera:
                 "up": list(self.up), "view_angle": self.view_angle}
 
 
-def vertex_normal_operator(faces: np.ndarray, n_vertices: int) -> sp.csr_matrix:
-    """Sparse (n_vertices, n_faces) incidence matrix: summing area-weighted face normals per vertex."""
-    rows = faces.reshape(-1)
-    cols = np.repeat(np.arange(len(faces)), 3)
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, len(faces)))
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit vertex normals, (n, 3) float32, from area-weighted face normals.
 
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray, operator: sp.csr_matrix) -> np.ndarray:
-    """Unit vertex normals, (n, 3) float32, from area-weighted face normals."""
+    Each vertex sums the (unnormalised) normals of its faces in face order; ``np.bincount`` does
+    this without scipy.sparse, whose import alone costs a cold start about 0.14 s.
+    """
     a, b, c = (vertices[faces[:, i]] for i in range(3))
-    normals = operator @ np.cross(b - a, c - a)
+    face_normals = np.cross(b - a, c - a)
+    corners = faces.reshape(-1)
+    normals = np.column_stack([np.bincount(corners, weights=np.repeat(face_normals[:, k], 3),
+                                           minlength=len(vertices)) for k in range(3)])
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
 
 
 def _faces_to_vtk(faces: np.ndarray) -> np.ndarray:
     return np.column_stack([np.full(len(faces), 3, dtype=np.int64), faces]).ravel()
+
+
+def _cell_array(faces: np.ndarray):
+    """A ``vtkCellArray`` of triangles from (m, 3) vertex indices."""
+    return pv.CellArray(_faces_to_vtk(faces))
+
+
+def _copy_colouring(source, target) -> None:
+    """Give ``target`` mapper the scalar-colouring settings of ``source`` (per-vertex colours or none)."""
+    target.SetScalarVisibility(source.GetScalarVisibility())
+    target.SetScalarMode(source.GetScalarMode())
+    target.SetColorMode(source.GetColorMode())
+    target.SelectColorArray(source.GetArrayName())
+    target.SetInterpolateScalarsBeforeMapping(source.GetInterpolateScalarsBeforeMapping())
 
 
 class SceneRenderer:
@@ -89,7 +113,12 @@ class SceneRenderer:
         self.view_name: str | None = None
         self._meshes: dict[str, pv.PolyData] = {}
         self._actors: dict[str, pv.Actor] = {}
-        self._normal_ops: dict[str, sp.csr_matrix] = {}
+        # A window shows every change at once; an off-screen plotter renders only for a screenshot.
+        self._live = not getattr(plotter, "off_screen", False)
+        self.moving = False
+        self._coarse: dict[str, np.ndarray] = {}
+        # Per structure: coarse mesh, its mapper, the full mesh's MTime it last copied, the full mapper.
+        self._lod: dict[str, tuple[vtkPolyData, vtkPolyDataMapper, int, Any]] = {}
         self._silhouettes: dict[str, Any] = {}
         self._ghosts: dict[str, pv.Actor] = {}
         self._skin: pv.Actor | None = None
@@ -112,9 +141,7 @@ class SceneRenderer:
         data = self.model.atlas.meshes[sid]
         vertices = self.model.vertices(sid)
         mesh = pv.PolyData(vertices.copy(), _faces_to_vtk(data.faces))
-        operator = vertex_normal_operator(data.faces, len(vertices))
-        self._normal_ops[sid] = operator
-        mesh.point_data["Normals"] = vertex_normals(vertices, data.faces, operator)
+        mesh.point_data["Normals"] = vertex_normals(vertices, data.faces)
         mesh.point_data.active_normals_name = "Normals"
         flat = self.settings.lighting == "flat"
         actor = self.plotter.add_mesh(
@@ -132,6 +159,8 @@ class SceneRenderer:
             self._silhouettes[sid] = self.plotter.add_silhouette(mesh, color="#3a2a24", line_width=1.0)
         self._apply_visibility(sid)
         self._apply_opacity(sid)
+        # The model may already be changed (atrophy, fat, highlight) when this renderer is made.
+        self._apply_colour(sid)
 
     def _connect(self) -> None:
         events = self.model.events
@@ -190,7 +219,7 @@ class SceneRenderer:
         for sid in wanted - set(self._ghosts):
             data = self.model.atlas.meshes[sid]
             # A hair outside the healthy surface, so it does not flicker where the muscle kept its shape.
-            normals = vertex_normals(data.vertices, data.faces, self._normal_ops[sid])
+            normals = vertex_normals(data.vertices, data.faces)
             ghost = pv.PolyData(data.vertices + GHOST_OFFSET * normals, _faces_to_vtk(data.faces))
             self._ghosts[sid] = self.plotter.add_mesh(ghost, color=GHOST_COLOUR, opacity=GHOST_OPACITY,
                                                       smooth_shading=True, name=f"{sid} (healthy ghost)",
@@ -215,8 +244,7 @@ class SceneRenderer:
             vertices = self.model.vertices(sid)
             mesh = self._meshes[sid]
             mesh.points[:] = vertices
-            mesh.point_data["Normals"][:] = vertex_normals(vertices, self.model.atlas.meshes[sid].faces,
-                                                           self._normal_ops[sid])
+            mesh.point_data["Normals"][:] = vertex_normals(vertices, self.model.atlas.meshes[sid].faces)
             mesh.Modified()
         self._render()
 
@@ -267,7 +295,7 @@ class SceneRenderer:
 
     def _apply_vertex_colours(self, sid: str) -> None:
         colours = self.model.vertex_colours(sid)
-        mapper = self._actors[sid].mapper
+        mapper = self._full_mapper(sid) or self._actors[sid].mapper  # the level of detail copies it
         if colours is None:
             mapper.ScalarVisibilityOff()
             return
@@ -290,10 +318,61 @@ class SceneRenderer:
         # Depth peeling costs several passes on a CPU renderer: only when something is translucent.
         translucent = (any(self.model.opacity(sid) < 1.0 for sid in self._actors) or bool(self._ghosts)
                        or getattr(self, "_skin", None) is not None)
-        self.plotter.renderer.SetUseDepthPeeling(translucent)
+        self.plotter.renderer.SetUseDepthPeeling(translucent and not self.moving)
 
     def _render(self) -> None:
-        self.plotter.render()
+        if self._live:
+            self.plotter.render()
+
+    # -- level of detail while moving ----------------------------------------------------------
+    def prepare_lod(self) -> None:
+        """Compute the coarse face lists of every structure (numpy only; safe in a worker thread)."""
+        for sid in list(self._meshes):
+            if sid not in self._coarse:
+                self._coarse[sid] = self._coarse_faces(sid)
+
+    def _coarse_faces(self, sid: str) -> np.ndarray:
+        data = self.model.atlas.meshes[sid]
+        return coarse_faces(data.vertices, data.faces, vertex_normals(data.vertices, data.faces))
+
+    def set_moving(self, moving: bool) -> None:
+        """Draw large structures coarse while the camera moves; back to full detail (and render) on stop."""
+        moving = bool(moving)
+        if moving == self.moving:
+            return
+        self.moving = moving
+        for sid, actor in self._actors.items():
+            mapper = self._lod_mapper(sid) if moving else self._full_mapper(sid)
+            if mapper is not None and actor.GetMapper() is not mapper:
+                actor.SetMapper(mapper)
+        # Depth peeling (several passes) only while still: moving, translucent layers blend in one pass.
+        self._update_depth_peeling()
+        if not moving:
+            self._render()
+
+    def _full_mapper(self, sid: str):
+        return self._lod[sid][3] if sid in self._lod else None
+
+    def _lod_mapper(self, sid: str) -> vtkPolyDataMapper | None:
+        if sid not in self._coarse:
+            self._coarse[sid] = self._coarse_faces(sid)
+        faces = self._coarse[sid]
+        if len(faces) == len(self.model.atlas.meshes[sid].faces):
+            return None  # small enough to draw whole
+        mesh, actor = self._meshes[sid], self._actors[sid]
+        if sid not in self._lod:
+            coarse = vtkPolyData()
+            coarse.SetPolys(_cell_array(faces))
+            self._lod[sid] = (coarse, vtkPolyDataMapper(), -1, actor.GetMapper())
+            self._lod[sid][1].SetInputData(coarse)
+        coarse, mapper, synced, full = self._lod[sid]
+        if synced != mesh.GetMTime():  # the same points, normals and colours as the full mesh
+            coarse.SetPoints(mesh.GetPoints())
+            coarse.GetPointData().ShallowCopy(mesh.GetPointData())
+            coarse.Modified()
+            self._lod[sid] = (coarse, mapper, mesh.GetMTime(), full)
+        _copy_colouring(full, mapper)
+        return mapper
 
     # -- queries -------------------------------------------------------------------------------
     def actor(self, sid: str) -> pv.Actor:
@@ -313,6 +392,10 @@ class SceneRenderer:
     # -- camera --------------------------------------------------------------------------------
     def set_view(self, name: str) -> None:
         """Point the camera as the preset ``name`` says and frame the visible structures."""
+        self._frame_view(name)
+        self._render()
+
+    def _frame_view(self, name: str) -> None:
         preset = view_preset(name)
         self.view_name = preset.name
         points = self._visible_points()
@@ -325,7 +408,6 @@ class SceneRenderer:
         camera.up = preset.up
         camera.view_angle = self.settings.view_angle
         self.plotter.renderer.ResetCameraClippingRange()
-        self._render()
 
     def _visible_points(self) -> np.ndarray:
         ids = self.model.visible_ids() or self.model.atlas.structure_ids
@@ -373,12 +455,13 @@ class SceneRenderer:
         while max(big) / tiles > MAX_SINGLE_RENDER:
             tiles += 1
         window = (int(np.ceil(big[0] / tiles)), int(np.ceil(big[1] / tiles)))
-        self.plotter.window_size = window
+        # Resize and frame without drawing: the one render is the picture's own.
+        self.plotter.render_window.SetSize(*window)
         if self.view_name is not None:
-            self.set_view(self.view_name)
+            self._frame_view(self.view_name)
         self.plotter.renderer.ResetCameraClippingRange()
-        image = self.plotter.screenshot(transparent_background=transparent, return_img=True, scale=tiles,
-                                        window_size=window)
+        self.plotter.render()  # a no-op before the plotter's first picture, which pyvista renders itself
+        image = self.plotter.screenshot(transparent_background=transparent, return_img=True, scale=tiles)
         return _downsample(np.asarray(image), (width, height))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from viewer.atlas import Atlas, load_atlas
+from viewer.atlases import resolve_atlas
 from viewer.atrophy import DEFAULT_SEGMENTS, MAX_AMOUNT, AtrophyParams, Wasting, apply_atrophy, wasting_entries
 from viewer.checks import check_range
 from viewer.errors import DorsumError
@@ -42,8 +43,9 @@ class SceneOptions:
 
 
 def add_atlas_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--atlas", type=Path, default=None, metavar="DIR",
-                        help="atlas folder holding atlas.toml (default: the atlas shipped with dorsum)")
+    parser.add_argument("--atlas", default=None, metavar="NAME|DIR",
+                        help="an installed atlas by name (see 'dorsum atlas list'; 'builtin' is the shipped one) "
+                             "or a folder holding atlas.toml (default: the one set with 'dorsum atlas use')")
 
 
 def add_scene_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,8 +163,12 @@ def apply_scene_options(model: SceneModel, options: SceneOptions) -> tuple[str, 
     return notes
 
 
-def load_atlas_from_args(args: argparse.Namespace) -> Atlas:
-    return load_atlas(args.atlas)
+def load_atlas_from_args(args: argparse.Namespace, fallback: Path | None = None) -> Atlas:
+    """The atlas named by ``--atlas`` (a NAME or a folder); without it ``fallback``, else the default."""
+    value = getattr(args, "atlas", None)
+    if value is None and fallback is not None:
+        return load_atlas(fallback)
+    return load_atlas(resolve_atlas(value))
 
 
 def model_from_args(args: argparse.Namespace) -> tuple[SceneModel, SceneOptions]:

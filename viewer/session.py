@@ -146,9 +146,10 @@ def apply_session(session: Session, model: SceneModel) -> None:
     Names the atlas does not have raise a :class:`DorsumError` before anything changes.
     """
     check_session_names(session, model)
+    states = _structure_states(session, model.atlas)
     with model.batch():
         for sid in model.atlas.structure_ids:
-            own = session.structures.get(sid, StructureState())
+            own = states.get(sid, StructureState())
             # Structure flags first, with every layer shown, so that showing a structure
             # never switches its layer to "this structure alone".
             model.set_layer_visible(model.atlas.structure(sid).layer, True)
@@ -162,22 +163,45 @@ def apply_session(session: Session, model: SceneModel) -> None:
             if model.layer_opacity(name) != layer.opacity:
                 model.set_opacity(name, layer.opacity)
     apply_atrophy_dict(model, session.atrophy)
-    model.set_highlight(session.highlight)
+    highlight = session.highlight
+    if highlight is not None and highlight not in model.atlas.structure_ids:
+        highlight = model.atlas.ids_named(highlight)[0]  # e.g. longissimus_left on a split muscle
+    model.set_highlight(highlight)
+
+
+def _structure_states(session: Session, atlas: Any) -> dict[str, StructureState]:
+    """Structure id -> its saved state; a saved name such as ``longissimus_left`` that this atlas
+    splits into parts applies to each part (an exact id wins)."""
+    states: dict[str, StructureState] = {}
+    for name, state in session.structures.items():
+        if name not in atlas.structure_ids:
+            for sid in atlas.ids_named(name):
+                states[sid] = state
+    for name, state in session.structures.items():
+        if name in atlas.structure_ids:
+            states[name] = state
+    return states
 
 
 def check_session_names(session: Session, model: SceneModel) -> None:
     """Raise if the session names layers or structures that the model's atlas does not have."""
     atlas = model.atlas
     unknown_layers = [name for name in session.layers if name not in atlas.layer_names]
-    unknown_ids = [sid for sid in session.structures if sid not in atlas.structure_ids]
-    if session.highlight is not None and session.highlight not in atlas.structure_ids:
+    unknown_ids = [sid for sid in session.structures if not _names_structures(atlas, sid)]
+    if session.highlight is not None and not _names_structures(atlas, session.highlight):
         unknown_ids.append(session.highlight)
     if unknown_layers or unknown_ids:
         names = ", ".join(unknown_layers + unknown_ids)
         raise DorsumError(
             f"the state was saved with atlas {session.atlas or '(unknown)'!r} and names {names}, which atlas "
-            f"{atlas.name} {atlas.version} does not have; open it with the atlas it was made with (--atlas DIR)"
+            f"{atlas.name} {atlas.version} does not have; open it with the atlas it was made with "
+            "(--atlas NAME or folder; see 'dorsum atlas list')"
         )
+
+
+def _names_structures(atlas: Any, name: str) -> bool:
+    """A structure id of ``atlas``, or a name such as ``longissimus_left`` naming some of its structures."""
+    return name not in atlas.layer_names and bool(atlas.ids_named(name))
 
 
 def atrophy_to_dict(params: Any) -> dict[str, Any] | tuple[dict[str, Any], ...] | None:
@@ -389,11 +413,20 @@ def scene_from_args(args: argparse.Namespace) -> tuple[SceneModel, Any, Session 
     options = scene_options_from_args(args)
     if options.view is None and (session is None or session.camera is None):
         options = dataclasses.replace(options, view=DEFAULT_VIEW)
-    model = SceneModel(load_atlas_from_args(args))
+    model = SceneModel(load_atlas_from_args(args, fallback=_session_atlas(session)))
     if session is not None:
         apply_session(session, model)
     print_notes(args, apply_scene_options(model, options))
     return model, options, session
+
+
+def _session_atlas(session: Session | None) -> Path | None:
+    """The installed atlas a session was saved with, when it is not the default one (else None)."""
+    if session is None or not session.atlas:
+        return None
+    from viewer.atlases import find_atlas_by_label
+
+    return find_atlas_by_label(session.atlas)
 
 
 def check_camera(camera: CameraLike) -> None:

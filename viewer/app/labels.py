@@ -9,7 +9,9 @@ lines over the view.
 
 from __future__ import annotations
 
-import vtk
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+from vtkmodules.vtkRenderingCore import vtkActor2D, vtkPolyDataMapper2D, vtkProp, vtkTextActor
 
 from viewer.figures.compose import Box, font
 from viewer.figures.figure import StructureIndexRenderer
@@ -48,7 +50,7 @@ class LiveLabels:
         #: Texts of visible structures that got no label (too little of them is visible).
         self.hidden: tuple[str, ...] = ()
         self._index = StructureIndexRenderer(model.atlas)
-        self._actors: list[vtk.vtkProp] = []
+        self._actors: list[vtkProp] = []
 
     def show(self) -> None:
         self.clear()
@@ -59,12 +61,12 @@ class LiveLabels:
         # The index pass rendered in its own GL context: give the window's back before it draws.
         self.renderer.plotter.ren_win.MakeCurrent()
         height = size[1]
-        lines = vtk.vtkPolyData()
-        points = vtk.vtkPoints()
-        cells = vtk.vtkCellArray()
-        dots = vtk.vtkCellArray()  # the anchor, as in saved pictures
+        lines = vtkPolyData()
+        points = vtkPoints()
+        cells = vtkCellArray()
+        dots = vtkCellArray()  # the anchor, as in saved pictures
         for label in self.layout.placed:
-            text = vtk.vtkTextActor()
+            text = vtkTextActor()
             text.SetInput(label.text)
             prop = text.GetTextProperty()
             prop.SetFontSize(LABEL_PX)
@@ -81,9 +83,9 @@ class LiveLabels:
         lines.SetPoints(points)
         lines.SetLines(cells)
         lines.SetVerts(dots)
-        mapper = vtk.vtkPolyDataMapper2D()
+        mapper = vtkPolyDataMapper2D()
         mapper.SetInputData(lines)
-        leaders = vtk.vtkActor2D()
+        leaders = vtkActor2D()
         leaders.SetMapper(mapper)
         leaders.GetProperty().SetColor(*LEADER_RGB)
         leaders.GetProperty().SetLineWidth(1.5)
@@ -91,7 +93,7 @@ class LiveLabels:
         leaders.SetPickable(False)
         self._add(leaders)
 
-    def _add(self, actor: vtk.vtkProp) -> None:
+    def _add(self, actor: vtkProp) -> None:
         self.renderer.plotter.renderer.AddViewProp(actor)
         self._actors.append(actor)
 

@@ -1,11 +1,16 @@
 """The layers panel: a tree layer -> muscle -> left/right with tri-state check boxes and opacity sliders.
 
+A muscle that an atlas splits into parts (structures sharing ``muscle``, e.g. the trapezius's
+descending, transverse and ascending parts) gets one row with a row per part under it, and each
+part its left and right rows: layer -> muscle -> part -> side.
+
 The panel edits the model through an ``edit(text, change, merge)`` callable (the undo recorder) and
 redraws its check states from the model's visibility events; it holds no visibility of its own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
@@ -48,6 +53,7 @@ class LayersPanel(QWidget):
         self.tree.setUniformRowHeights(True)
         self.layer_items: dict[str, QTreeWidgetItem] = {}
         self.muscle_items: dict[tuple[str, str], QTreeWidgetItem] = {}
+        self.part_items: dict[tuple[str, str, str], QTreeWidgetItem] = {}
         self.structure_items: dict[str, QTreeWidgetItem] = {}
         self.opacity_sliders: dict[str, QSlider] = {}
         self._build_tree()
@@ -92,17 +98,33 @@ class LayersPanel(QWidget):
                     item = self._item(layer_item, label, [structure.id], None)
                     self.structure_items[structures[0].id] = item
                     continue
-                muscle_item = self._item(layer_item, _muscle_label(muscle, structures), [s.id for s in structures],
-                                         None)
+                parts = _parts(structures)
+                label = _muscle_label(muscle, structures) if len(parts) == 1 else _muscle_name(muscle, structures)
+                muscle_item = self._item(layer_item, label, [s.id for s in structures], None)
                 self.muscle_items[(layer.name, muscle)] = muscle_item
-                for structure in structures:
-                    label = SIDE_LABELS.get(structure.side, structure.name)
-                    if sum(s.side == structure.side for s in structures) > 1:
-                        label = structure_title(structure)
-                    item = self._item(muscle_item, label, [structure.id], None)
-                    item.setToolTip(0, structure.name)
-                    self.structure_items[structure.id] = item
+                if len(parts) == 1:
+                    self._side_rows(muscle_item, structures)
+                    continue
+                for part, members_of_part in parts.items():
+                    if len(members_of_part) == 1:
+                        only = members_of_part[0]
+                        self.structure_items[only.id] = self._item(muscle_item, structure_title(only), [only.id], None)
+                        continue
+                    part_item = self._item(muscle_item, _part_label(part, label), [s.id for s in members_of_part], None)
+                    part_item.setToolTip(0, part)
+                    self.part_items[(layer.name, muscle, part)] = part_item
+                    self._side_rows(part_item, members_of_part)
             layer_item.setExpanded(True)
+
+    def _side_rows(self, parent: QTreeWidgetItem, structures: list) -> None:
+        """One row per structure under ``parent``: "Left", "Right" (or the full title if ambiguous)."""
+        for structure in structures:
+            label = SIDE_LABELS.get(structure.side, structure.name)
+            if sum(s.side == structure.side for s in structures) > 1:
+                label = structure_title(structure)
+            item = self._item(parent, label, [structure.id], None)
+            item.setToolTip(0, structure.name)
+            self.structure_items[structure.id] = item
 
     def _item(self, parent, text: str, ids: list[str], layer: str | None) -> QTreeWidgetItem:
         item = QTreeWidgetItem(parent, [text])
@@ -204,7 +226,8 @@ class LayersPanel(QWidget):
         """Set every check box and slider from the model."""
         self._refreshing = True
         try:
-            for item in (*self.layer_items.values(), *self.muscle_items.values(), *self.structure_items.values()):
+            for item in (*self.layer_items.values(), *self.muscle_items.values(), *self.part_items.values(),
+                         *self.structure_items.values()):
                 shown = [self.model.is_visible(sid) for sid in item.data(0, ROLE_IDS)]
                 state = (Qt.CheckState.Checked if all(shown) else
                          Qt.CheckState.Unchecked if not any(shown) else Qt.CheckState.PartiallyChecked)
@@ -223,12 +246,38 @@ def _row_key(structure) -> str:
     return structure.muscle if structure.kind == "muscle" else f"group:{structure.group}"
 
 
+def _parts(structures: list) -> dict[str, list]:
+    """The structures of one muscle by part name (the name without its side), in atlas order."""
+    parts: dict[str, list] = {}
+    for structure in structures:
+        parts.setdefault(_muscle_label(structure.muscle, [structure]), []).append(structure)
+    return parts
+
+
+def _part_label(part: str, muscle_label: str) -> str:
+    """A part's row under its muscle row: "Trapezius, descending part" -> "Descending part"."""
+    prefix = f"{muscle_label}, "
+    if part.lower().startswith(prefix.lower()) and len(part) > len(prefix):
+        rest = part[len(prefix):]
+        return rest[:1].upper() + rest[1:]
+    return part
+
+
+def _muscle_name(muscle: str, structures: list) -> str:
+    """Row label of a muscle made of parts: the muscle's own name ("trapezius" -> "Trapezius")."""
+    if muscle.startswith("group:"):
+        return _muscle_label(muscle, structures)
+    return muscle.replace("_", " ").capitalize()
+
+
 def _muscle_label(muscle: str, structures: list) -> str:
     """Row label of a muscle: its name without the side ("Multifidus (left)" -> "Multifidus")."""
     if muscle.startswith("group:"):
         return muscle.removeprefix("group:").replace("_", " ").capitalize()
-    name = structures[0].name
-    for word in ("left", "right", "Left", "Right"):
-        name = name.replace(f"({word})", "").replace(f", {word}", "").replace(f" {word}", "")
-    name = name.strip(" ,")
-    return name or muscle.replace("_", " ").capitalize()
+    name = _SIDE_WORD.sub(" ", structures[0].name)
+    name = " ".join(name.replace(" ,", ",").split()).strip(" ,")
+    return name[:1].upper() + name[1:] if name else muscle.replace("_", " ").capitalize()
+
+
+# "(left)", ", right", "Left ", "of right trapezius": the side, wherever the name says it.
+_SIDE_WORD = re.compile(r"\((?:left|right)\)|,?\s*\b(?:left|right)\b", re.IGNORECASE)

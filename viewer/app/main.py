@@ -48,8 +48,15 @@ def run_scene(model: SceneModel, *, view: str | None = None, camera: Camera | No
     window.show()
     _quit_on_signals(app, window)
     code = app.exec()
-    window.shutdown()
+    _latest(window).shutdown()
     return int(code)
+
+
+def _latest(window: MainWindow) -> MainWindow:
+    """The window shown now: a switch of atlas replaces the window by its successor."""
+    while window.successor is not None:
+        window = window.successor
+    return window
 
 
 def open_window(model: SceneModel, *, view: str | None = None, camera: Camera | None = None,
@@ -85,8 +92,9 @@ def _fit_to_screen(app: QApplication, window: MainWindow) -> None:
 def _quit_on_signals(app: QApplication, window: MainWindow) -> None:
     """Ctrl+C in the terminal and SIGTERM close the window cleanly instead of killing Qt mid-render."""
     def close(*_: object) -> None:
-        window.undo_stack.setClean()  # a signal cannot answer the "save changes?" question
-        window.close()
+        current = _latest(window)
+        current.undo_stack.setClean()  # a signal cannot answer the "save changes?" question
+        current.close()
         app.quit()
 
     signal.signal(signal.SIGINT, close)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import vtk
 from PySide6.QtCore import QObject, QTimer
+
+from vtkmodules.vtkRenderingCore import vtkPropPicker
 
 from viewer.app.info_card import structure_title
 from viewer.model import SceneModel
@@ -29,7 +30,7 @@ class StructurePicker(QObject):
         self.hover_enabled = False
         self._on_hover = on_hover
         self._press: tuple[int, int] | None = None
-        self._picker = vtk.vtkPropPicker()
+        self._picker = vtkPropPicker()
         self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS)
         self._hover_timer.timeout.connect(self._hover)
         interactor = renderer.plotter.iren.interactor

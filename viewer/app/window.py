@@ -38,6 +38,9 @@ from viewer.app.picking import StructurePicker
 from viewer.app.quiz_panel import QuizPanel
 from viewer.app.scenario_card import ScenarioCard
 from viewer.app.undo import UndoRecorder
+from viewer.app.warmup import Warmer, warm_atrophy, warm_viewer
+from viewer.atlas import credit_lines, load_atlas
+from viewer.atlases import list_atlases, resolve_atlas
 from viewer.errors import DorsumError
 from viewer.model import SceneModel
 from viewer.output import save_png
@@ -111,6 +114,8 @@ class MainWindow(QMainWindow):
         self._preset_camera: Camera | None = None
         self.labels_shown = False
         self._framed_on_show = False
+        #: The window that replaced this one after a switch of atlas (see :meth:`switch_atlas`).
+        self.successor: MainWindow | None = None
 
         self.layers_panel = LayersPanel(model, self.undo.edit)
         self.atrophy_panel = AtrophyPanel(model, self.undo.edit)
@@ -131,7 +136,15 @@ class MainWindow(QMainWindow):
             signal.connect(self._on_model_changed)
         model.events.geometry.connect(self._on_geometry)
         model.events.highlight.connect(self._on_highlight)
-        self.plotter.iren.interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
+        interactor = self.plotter.iren.interactor
+        interactor.AddObserver("StartInteractionEvent", self._on_camera_starts)
+        interactor.AddObserver("InteractionEvent", self._paint_drag_frame)
+        interactor.AddObserver("EndInteractionEvent", self._on_camera_moved)
+        self.warmer = Warmer()
+        # Warm up once the first frame is on screen, so that the work does not delay it.
+        self._warm_observer = self.plotter.render_window.AddObserver("EndEvent", self._start_warmup)
+        for combo in (self.atrophy_panel.range_from, self.atrophy_panel.range_to):
+            combo.currentIndexChanged.connect(self._warm_atrophy_range)
         # Bound methods, not lambdas: Qt drops the connection when the window is deleted (a lambda
         # would run on the half-deleted window when the stack says "clean" while closing).
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
@@ -259,6 +272,11 @@ class MainWindow(QMainWindow):
         layers_menu.addSeparator()
         layers_menu.addAction(edit_menu.actions()[-2])  # the same "Show all" (key 0)
 
+        self.atlas_menu = menu.addMenu("&Atlas")
+        self.atlas_menu.aboutToShow.connect(self.refresh_atlas_menu)
+        self.atlas_actions: dict[str, QAction] = {}
+        self.refresh_atlas_menu()
+
         view_menu.addSeparator()
         view_menu.addAction(self._action("&Compare with healthy", self.open_comparison, "F7",
                                          "Healthy and wasted side by side, turning together"))
@@ -290,6 +308,68 @@ class MainWindow(QMainWindow):
         self.copy_action.setIconText("Copy image")
         toolbar.addAction(self.copy_action)
 
+    # -- atlases -------------------------------------------------------------------------------
+    def refresh_atlas_menu(self) -> None:
+        """List the installed atlases (built-in and imported), the one shown ticked."""
+        self.atlas_menu.clear()
+        for action in self.atlas_actions.values():
+            self.removeAction(action)
+        self.atlas_actions = {}
+        group = QActionGroup(self)
+        current = self.model.atlas.root
+        for entry in list_atlases():
+            text = f"{entry.name} — {entry.title}" if entry.title else entry.name
+            if entry.default:
+                text += " (default)"
+            action = QAction(text, self, checkable=True)
+            action.setChecked(_same_folder(entry.path, current))
+            action.setStatusTip(f"Show the scene on the atlas in {entry.path}")
+            action.triggered.connect(lambda _checked=False, name=entry.name: self.switch_atlas(name))
+            group.addAction(action)
+            self.atlas_menu.addAction(action)
+            self.atlas_actions[entry.name] = action
+        self.atlas_menu.addSeparator()
+        hint = self.atlas_menu.addAction("Import BodyParts3D: dorsum atlas import FOLDER_OR_ZIP")
+        hint.setEnabled(False)
+
+    def switch_atlas(self, name: str) -> MainWindow | None:
+        """Show the scene on the installed atlas ``name`` in a new window that replaces this one.
+
+        The new window is built as at start-up (a model of the atlas, then the window); the view
+        preset and the labels carry over. Returns it, or None if the user cancelled or it failed
+        (this window then stays as it was).
+        """
+        try:
+            folder = resolve_atlas(name)
+        except DorsumError as exc:
+            self._error("Cannot open the atlas", str(exc))
+            self.refresh_atlas_menu()
+            return None
+        if _same_folder(folder, self.model.atlas.root):
+            self.refresh_atlas_menu()
+            return None  # already shown
+        if not self._maybe_save():
+            self.refresh_atlas_menu()
+            return None
+        try:
+            with _busy():
+                model = SceneModel(load_atlas(folder))
+        except DorsumError as exc:
+            self._error("Cannot open the atlas", str(exc))
+            self.refresh_atlas_menu()
+            return None
+        successor = MainWindow(model, settings=self.renderer.settings)
+        successor.setGeometry(self.geometry())
+        successor.set_view(self.current_view() or DEFAULT_VIEW)
+        if self.labels_shown:
+            successor.set_labels_shown(True)
+        self.successor = successor
+        if self.isVisible():
+            successor.show()
+        self.undo_stack.setClean()  # asked above; closing must not ask again
+        self.close()
+        return successor
+
     # -- events --------------------------------------------------------------------------------
     def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
         super().showEvent(event)
@@ -298,13 +378,16 @@ class MainWindow(QMainWindow):
             self._framed_on_show = True
             view = self.current_view()
             if view is not None and self._preset_camera == self.renderer.camera:
-                QTimer.singleShot(0, lambda: self.set_view(view))
+                # Not once closed (a switch of atlas may close the window before this runs).
+                QTimer.singleShot(0, lambda: None if getattr(self.plotter, "_closed", True) else self.set_view(view))
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt API)
         # Keys reach the 3D view only through our actions: VTK's default bindings (w: wireframe,
         # 3: stereo, q/e: quit...) would change the picture behind the lecturer's back.
         if watched is self.plotter.interactor and event.type() in (event.Type.KeyPress, event.Type.KeyRelease):
             return True
+        if watched is self.plotter.interactor and event.type() == event.Type.MouseMove and self.renderer.moving:
+            self.plotter.iren.interactor.EnableRenderOff()  # see _paint_drag_frame
         return super().eventFilter(watched, event)
 
     def _on_model_changed(self, *_: object) -> None:
@@ -320,7 +403,33 @@ class MainWindow(QMainWindow):
     def _on_clean_changed(self, _clean: bool) -> None:
         self._update_title()
 
+    def _start_warmup(self, *_: object) -> None:
+        if self._warm_observer is None or not self.plotter.interactor.isVisible():
+            return
+        self.plotter.render_window.RemoveObserver(self._warm_observer)
+        self._warm_observer = None
+        params = self.atrophy_panel.params_dict()
+        warm_viewer(self.warmer, self.renderer, self.model, params["muscle"], params["segments"])
+
+    def _warm_atrophy_range(self, *_: object) -> None:
+        params = self.atrophy_panel.params_dict()
+        # With an amount set the panel calibrates the new range itself, right now.
+        if params["amount"] == 0 and params["fat"] == 0 and params["muscle"] in self.model.atlas.muscles:
+            self.warmer.add(lambda: warm_atrophy(self.model, params["muscle"], params["segments"]))
+
+    def _on_camera_starts(self, *_: object) -> None:
+        self.renderer.set_moving(True)
+
+    # While the camera is dragged, VTK's interactor style renders after each mouse move and the
+    # widget's paint handler then renders the same frame again before showing it. The style's
+    # render is switched off for the move (see eventFilter); the paint handler draws it once.
+    def _paint_drag_frame(self, *_: object) -> None:
+        self.plotter.iren.interactor.EnableRenderOn()
+        self.plotter.interactor.update()
+
     def _on_camera_moved(self, *_: object) -> None:
+        self.plotter.iren.interactor.EnableRenderOn()
+        self.renderer.set_moving(False)  # full detail as soon as the camera stops
         if self._preset_camera is not None and self.renderer.camera != self._preset_camera:
             self._preset_camera = None
             for action in self.view_actions.values():
@@ -556,7 +665,7 @@ class MainWindow(QMainWindow):
             pixels = self.render_pixels(options)
             parameters = {"command": "view", **dataclasses.asdict(options),
                           "camera": self.renderer.camera.as_dict(), "view": self.current_view()}
-            save_png(path, pixels, parameters=parameters, overwrite=overwrite)
+            save_png(path, pixels, parameters=parameters, overwrite=overwrite, credits=credit_lines(self.model.atlas))
         except DorsumError as exc:
             self._error("Cannot save the screenshot", str(exc))
             return False
@@ -630,6 +739,13 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts",
                                 f"<table cellspacing=4>{text}</table><p>Drag to turn, right-drag or wheel to "
                                 "zoom, shift-drag to move. Click a structure to select it.</p>")
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def status_text(model: SceneModel, view: str | None) -> str:

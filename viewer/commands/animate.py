@@ -21,6 +21,7 @@ def register(subparsers: Any) -> None:
                         help=f"one of {', '.join(ANIMATION_KINDS)}")
     parser.add_argument("--out", required=True, metavar="FILE", help="output file, .gif or .mp4")
     add_scene_arguments(parser)
+    parser.set_defaults(view=None)  # posterior unless given; a given view keeps the layers as they are
     parser.add_argument("--frames", type=int, default=36, metavar="N", help="number of frames (default: 36)")
     parser.add_argument("--fps", default="12", metavar="N", help="frames per second (default: 12)")
     parser.add_argument("--size", default="800x600", metavar="WxH", help="frame size in pixels (default: 800x600)")
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from viewer.figures.animation import AnimationSpec, check_animation, render_animation
+    from viewer.figures.reveal import reveal_wasting_muscle, user_set_the_scene
+    from viewer.views import DEFAULT_VIEW
 
     size = parse_size(args.size)
     spec = AnimationSpec(args.kind, args.frames, check_range("fps", args.fps, 1, 60), size)
@@ -44,11 +47,14 @@ def run(args: argparse.Namespace) -> int:
     check_animation(spec, out.suffix.lower())
     model, options = model_from_args(args)
     atrophy = getattr(options, "atrophy", None)
+    if args.kind == "atrophy" and atrophy is not None and not user_set_the_scene(
+            args.hide, args.only, args.opacity, args.view):
+        reveal_wasting_muscle(model, atrophy)  # the wasting muscle, not the layers over it
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         disable=args.quiet, console=Console(stderr=True))  # stdout holds only the result
     with progress:
         task = progress.add_task(f"{args.kind} -> {out.name}", total=spec.frames)
-        render_animation(model, spec, out, view=options.view, atrophy=atrophy, frame=tuple(args.frame),
+        render_animation(model, spec, out, view=options.view or DEFAULT_VIEW, atrophy=atrophy, frame=tuple(args.frame),
                          overwrite=args.overwrite,
                          on_frame=lambda _: progress.advance(task))
     print(f"wrote {out} ({spec.frames} frames, {size[0]}x{size[1]})")

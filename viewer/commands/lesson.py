@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from viewer import __version__
+from viewer.atlas import credit_lines
+from viewer.errors import DorsumError
 from viewer.figures.lesson import FigureSpec, Lesson, check_lesson_atrophy, check_lesson_outputs, load_lesson
 from viewer.output import save_png
 from viewer.scene_options import add_atlas_argument, load_atlas_from_args
+
+if TYPE_CHECKING:
+    from viewer.figures.parallel import LessonJob
+
+#: Most processes ``--jobs`` starts.
+MAX_JOBS = 16
 
 
 def register(subparsers: Any) -> None:
@@ -25,6 +33,8 @@ def register(subparsers: Any) -> None:
     add_atlas_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace figures that already exist in DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--jobs", default="1", metavar="N",
+                        help="render figures in N processes at once (default: 1; about the number of CPU cores)")
     parser.set_defaults(run=run)
 
 
@@ -34,12 +44,28 @@ def figure_parameters(lesson: Lesson, figure: FigureSpec, atlas_label: str) -> d
             "background": lesson.background, "lighting": lesson.lighting, **figure.as_dict()}
 
 
+def save_figure(lesson: Lesson, figure: FigureSpec, pixels: np.ndarray, job: LessonJob) -> Path:
+    """Write one figure of ``lesson`` with its parameters in the PNG (in whichever process rendered it)."""
+    return save_png(job.folder / figure.output, pixels,
+                    parameters=figure_parameters(lesson, figure, job.atlas_label), overwrite=job.overwrite,
+                    dpi=lesson.dpi)
+
+
+def parse_jobs(value: str) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise DorsumError(f"jobs: {value!r} is not a whole number from 1 to {MAX_JOBS}")
+    return int(text)
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from viewer.figures.figure import render_figures
+    from viewer.figures.parallel import LessonJob, render_lesson_parallel
 
+    jobs = parse_jobs(args.jobs)
     atlas = load_atlas_from_args(args)
     lesson = load_lesson(args.file, atlas)
     check_lesson_atrophy(lesson, atlas)
@@ -57,12 +83,22 @@ def run(args: argparse.Namespace) -> int:
                 progress.console.print(f"dorsum lesson: note: {figure.output}: {note}", style="yellow",
                                        highlight=False, soft_wrap=True)
             path = save_png(folder / figure.output, pixels, parameters=figure_parameters(lesson, figure, atlas_label),
-                            overwrite=args.overwrite, dpi=lesson.dpi)
+                            overwrite=args.overwrite, dpi=lesson.dpi, credits=credit_lines(atlas))
             written.append(path)
             progress.update(task, advance=1, description=f"{lesson.source.name}: {figure.output}")
 
-        render_figures(atlas, lesson.figures, lighting=lesson.lighting,
-                       transparent=lesson.background == "transparent", on_figure=save)
+        if jobs > 1 and len(lesson.figures) > 1:
+            def done(figure: FigureSpec, path: Path, notes: list[str]) -> None:
+                for note in notes:
+                    progress.console.print(f"dorsum lesson: note: {figure.output}: {note}", style="yellow",
+                                           highlight=False, soft_wrap=True)
+                progress.update(task, advance=1, description=f"{lesson.source.name}: {figure.output}")
+
+            job = LessonJob(args.atlas, args.file, folder, args.overwrite, atlas_label, save_figure)
+            written = render_lesson_parallel(atlas, lesson, job, jobs, done)
+        else:
+            render_figures(atlas, lesson.figures, lighting=lesson.lighting,
+                           transparent=lesson.background == "transparent", on_figure=save)
     for path in written:
         print(f"wrote {path}")
     return 0

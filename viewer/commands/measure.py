@@ -26,9 +26,11 @@ def register(subparsers: Any) -> None:
                     "through each disc level, perpendicular to the local spine axis, and volume.")
     add_atlas_argument(parser)
     parser.add_argument("--muscle", default=DEFAULT_MUSCLE, metavar="NAME",
-                        help=f"muscle to measure and to waste (default: {DEFAULT_MUSCLE}; 'dorsum info' lists them)")
+                        help=f"muscle (or muscle group, e.g. erector_spinae) to measure and to waste (default: "
+                             f"{DEFAULT_MUSCLE}; 'dorsum info' lists them)")
     parser.add_argument("--levels", default=",".join(LUMBAR_DISCS), metavar="DISCS",
-                        help="disc levels to measure at, e.g. L3-L4,L4-L5,L5-S1 (default: all lumbar discs)")
+                        help="levels to measure at: discs (L3-L4,L4-L5,L5-S1) and/or vertebral bodies (L4,L5) "
+                             "(default: all lumbar discs)")
     add_atrophy_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)

@@ -58,24 +58,43 @@ def _run_section(args: argparse.Namespace, model, options, size: tuple[int, int]
                             caption=args.caption, scale_bar=args.scale_bar, transparent=args.transparent)
     parameters = {"command": "shot", "dorsum": __version__, "atlas": f"{model.atlas.name} {model.atlas.version}",
                   **options.as_dict(), "size": list(size), "section": disc, "style": args.style}
-    save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=args.dpi)
+    dpi = check_dpi(args.dpi) if args.dpi is not None else None
+    save_png(out, pixels, parameters=parameters, overwrite=args.overwrite, dpi=dpi)
     print(f"wrote {out} ({size[0]}x{size[1]})")
     return 0
 
 
+def reveal_atrophy(model, atrophy, size: tuple[int, int]) -> tuple[tuple[str, ...], Camera]:
+    """Hide what covers the wasting muscle and a posterior camera on its wasting levels."""
+    from viewer.figures.figure import framing_camera
+    from viewer.figures.reveal import reveal_wasting_muscle, wasting_points
+    from viewer.render import RenderSettings
+    from viewer.views import DEFAULT_VIEW
+
+    hidden = reveal_wasting_muscle(model, atrophy)
+    camera = framing_camera(wasting_points(model, atrophy), DEFAULT_VIEW, size, RenderSettings().view_angle)
+    return hidden, camera
+
+
 def run(args: argparse.Namespace) -> int:
     from viewer.api import Scene
+    from viewer.figures.reveal import user_set_the_scene
     from viewer.render import Camera  # VTK loads only when a picture is made
 
     size = parse_size(args.size)
     dpi = check_dpi(args.dpi) if args.dpi is not None else None
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=(".png",))
+    view_given = args.view is not None
     model, options, session = scene_from_args(args)
     if session is not None and session.labels and args.labels is None:
         args.labels = []  # the state was saved with its muscles labelled: label them here too
     camera = Camera(**session.camera.camera_fields()) if options.view is None else None
     if args.section is not None:
         return _run_section(args, model, options, size, out)
+    revealed = None
+    if options.atrophy is not None and session is None and not user_set_the_scene(
+            args.hide, args.only, args.opacity, args.view if view_given else None):
+        revealed, camera = reveal_atrophy(model, options.atrophy, size)
     scene = Scene.of_model(model, options, camera)
     labels = True if args.labels == [] else tuple(args.labels or ())
     picture = scene.render(size, labels=labels, legend=args.legend, title=args.title, caption=args.caption,
@@ -83,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     for note in scene.notes:
         print(f"dorsum shot: note: {note}", file=sys.stderr)
     extra = {"state": str(args.state)} if session is not None else {}
+    if revealed is not None:
+        extra["hidden_to_show_atrophy"] = list(revealed)
     picture = replace(picture, parameters={"command": "shot", **picture.parameters, **extra})
     picture.save(out, overwrite=args.overwrite, dpi=dpi)
     print(f"wrote {out} ({size[0]}x{size[1]})")

@@ -3,6 +3,7 @@
 Frames come from one off-screen renderer whose model is changed in place between frames, with a
 fixed camera (or one orbiting at a fixed distance), so that only what the animation is about moves.
 Movies are written through imageio (GIF, Pillow) and imageio-ffmpeg (MP4, H.264), never a shell.
+Frames stream to the encoder as they are rendered: memory does not grow with the number of frames.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from viewer.atlas import credit_lines
 from viewer.errors import DorsumError
 from viewer.figures import ANIMATION_KINDS, compose
 from viewer.figures.figure import displayed_points, framing_camera
+from viewer.figures.reveal import wasting_points
 from viewer.model import SceneModel
 from viewer.output import run_encoder, write_atomically
 from viewer.render import Camera, RenderSettings, SceneRenderer, offscreen_plotter
@@ -63,13 +66,18 @@ def atrophy_frames(renderer: SceneRenderer, params, spec: AnimationSpec, view: s
                    frame: tuple[str, ...] = ()) -> Iterator[np.ndarray]:
     """Frames of the muscle wasting from healthy to ``params.amount`` percent, fat rising alike.
 
-    The camera frames the wasting muscle unless ``frame`` names other structures.
+    The camera frames the wasting muscle at its wasting levels (both sides, healthy shape) unless
+    ``frame`` names other structures.
     """
     from viewer.atrophy import apply_atrophy
 
     model = renderer.model
     apply_atrophy(model, replace(params, amount=0.0, fat=0.0))
-    renderer.set_camera(fixed_camera(model, view, spec.size, renderer.settings.view_angle, frame or (params.muscle,)))
+    if frame:
+        camera = fixed_camera(model, view, spec.size, renderer.settings.view_angle, frame)
+    else:
+        camera = framing_camera(wasting_points(model, params), view, spec.size, renderer.settings.view_angle)
+    renderer.set_camera(camera)
     for amount in atrophy_amounts(params.amount, spec.frames):
         fraction = amount / params.amount if params.amount else 0.0
         apply_atrophy(model, replace(params, amount=float(amount), fat=float(params.fat * fraction)))
@@ -172,12 +180,30 @@ def caption_frame(frame: np.ndarray, text: str) -> np.ndarray:
 
 
 # -- writing ------------------------------------------------------------------------------------------
-def gif_writer(frames: Iterable[np.ndarray], fps: float) -> Callable[[Path], None]:
-    def write(target: Path) -> None:
-        import imageio.v3 as iio
+def gif_writer(frames: Iterable[np.ndarray], fps: float, credit: str = "") -> Callable[[Path], None]:
+    """A writer that encodes each of ``frames`` as it comes and keeps none of them.
 
-        iio.imwrite(target, np.stack([f[..., :3] for f in frames]), extension=".gif",
-                    duration=1000.0 / fps, loop=0)
+    ``credit`` (the data credits) is stored as the GIF's comment.
+
+    Pillow's own animated-GIF save holds every frame until the end; here each frame gets its own
+    adaptive palette (what Pillow's save does, so the decoded pixels are the same) and is written
+    with Pillow's frame encoder straight away.
+    """
+    def write(target: Path) -> None:
+        from PIL import GifImagePlugin
+
+        with open(target, "wb") as handle:
+            for index, frame in enumerate(frames):
+                image = Image.fromarray(np.ascontiguousarray(frame[..., :3])).convert("P", palette=Image.Palette.ADAPTIVE)
+                if index == 0:
+                    header, _ = GifImagePlugin.getheader(image, info={"loop": 0})
+                    handle.writelines(header)
+                    if credit:
+                        handle.write(_gif_comment(credit.encode("utf-8")))
+                handle.writelines(GifImagePlugin.getdata(image, duration=1000.0 / fps, include_color_table=True,
+                                                         disposal=1))
+                handle.flush()  # on disk now: a long animation never waits in memory
+            handle.write(b";")  # GIF trailer
 
     return write
 
@@ -212,6 +238,25 @@ def mp4_command(target: Path, fps: float, size: tuple[int, int], credit: str = "
             str(target)]
 
 
+def frame_writer(frames: Iterable[np.ndarray], spec: AnimationSpec, suffix: str,
+                 credit: str = "") -> Callable[[Path], None]:
+    """The writer for ``suffix`` (.gif or .mp4), consuming ``frames`` lazily; ``credit`` goes in its metadata."""
+    return (gif_writer(frames, spec.fps, credit) if suffix == ".gif"
+            else mp4_writer(frames, spec.fps, spec.size, credit))
+
+
+def _gif_comment(text: bytes) -> bytes:
+    """A GIF comment extension block holding ``text`` (sub-blocks of at most 255 bytes)."""
+    blocks = b"".join(bytes([len(text[i:i + 255])]) + text[i:i + 255] for i in range(0, len(text), 255))
+    return b"\x21\xfe" + blocks + b"\x00"
+
+
+def _reporting(frames: Iterable[np.ndarray], on_frame: Callable[[int], None]) -> Iterator[np.ndarray]:
+    for index, frame in enumerate(frames):
+        yield frame
+        on_frame(index)
+
+
 def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *, view: str, atrophy=None,
                      frame: tuple[str, ...] = (), overwrite: bool = False,
                      settings: RenderSettings = RenderSettings(),
@@ -220,7 +265,7 @@ def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *
 
     ``atrophy`` (a :class:`viewer.atrophy.AtrophyParams`) is the final state of an atrophy animation.
     ``frame`` names the structures the camera fits (a close-up); by default all visible ones, or for
-    an atrophy animation the wasting muscle.
+    an atrophy animation the wasting muscle at its wasting levels.
     ``on_frame`` is called with the index of each frame once it is rendered (for a progress bar).
     """
     out = Path(path)
@@ -239,12 +284,10 @@ def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *
             source = turntable_frames(renderer, spec, view, frame)
         else:
             source = peel_frames(renderer, spec, view, frame)
-        frames = []
-        for index, frame in enumerate(source):
-            frames.append(frame)
-            on_frame(index)
-        writer = gif_writer(frames, spec.fps) if suffix == ".gif" else mp4_writer(frames, spec.fps, spec.size)
-        return write_atomically(out, writer, overwrite=overwrite)
+        # Each frame is rendered when the encoder asks for it and dropped once encoded.
+        credit = "\n".join(credit_lines(model.atlas))
+        return write_atomically(out, frame_writer(_reporting(source, on_frame), spec, suffix, credit),
+                                overwrite=overwrite)
     finally:
         renderer.close()
         plotter.close()

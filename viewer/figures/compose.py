@@ -83,6 +83,8 @@ class FigureLayout:
     caption_lines: tuple[str, ...]
     legend_rows: tuple[tuple[LegendEntry, ...], ...]
     title_lines: tuple[str, ...] = ()
+    credit: Box | None = None
+    credit_lines: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=32)
@@ -137,9 +139,14 @@ def legend_entry_width(entry: LegendEntry, typeface: ImageFont.FreeTypeFont) -> 
     return swatch + swatch // 3 + text_width(entry.name, typeface) + swatch
 
 
+def credit_size(typography: Typography) -> int:
+    """Pixel size of the data credit line: small print, still legible on a projected slide."""
+    return max(9, round(typography.small * 0.7))
+
+
 def figure_layout(size: tuple[int, int], n_panels: int, *, columns: int | None = None, title: str = "",
                   caption: str = "", panel_captions: Sequence[str] = (),
-                  legend: Sequence[LegendEntry] = ()) -> FigureLayout:
+                  legend: Sequence[LegendEntry] = (), credit: str = "") -> FigureLayout:
     """Lay out a figure of ``size`` (w, h) pixels with ``n_panels`` panels in a grid.
 
     Parameters
@@ -147,6 +154,7 @@ def figure_layout(size: tuple[int, int], n_panels: int, *, columns: int | None =
     columns : panels per row (default: all in one row).
     panel_captions : one caption per panel ("" for none); each gets a band under its panel.
     legend : entries of a layer legend drawn in a band under the panels.
+    credit : the data credit, in small type in a band at the very bottom ("" for none).
     """
     width, height = size
     typo = Typography.for_size(size)
@@ -161,6 +169,12 @@ def figure_layout(size: tuple[int, int], n_panels: int, *, columns: int | None =
         title_box = Box(0, top, width, title_h)
         top += title_h
     bottom = height - pad // 2
+    credit_box, credit_lines = None, ()
+    if credit:
+        credit_lines = wrap_text(credit, font(credit_size(typo)), width - 2 * pad)
+        credit_h = len(credit_lines) * line_height(font(credit_size(typo))) + pad // 2
+        bottom -= credit_h
+        credit_box = Box(0, bottom, width, credit_h)
     caption_box, caption_lines = None, ()
     if caption:
         caption_lines = wrap_text(caption, font(typo.body), width - 2 * pad)
@@ -188,7 +202,7 @@ def figure_layout(size: tuple[int, int], n_panels: int, *, columns: int | None =
         panels.append(Box(left, cell_top, cell_w, cell_h - band))
         caption_boxes.append(Box(left, cell_top + cell_h - band, cell_w, band) if band else None)
     return FigureLayout(size, typo, title_box, tuple(panels), tuple(caption_boxes), legend_box, caption_box,
-                        caption_lines, rows_of_legend, title_lines)
+                        caption_lines, rows_of_legend, title_lines, credit_box, credit_lines)
 
 
 def blank_canvas(size: tuple[int, int], transparent: bool) -> Image.Image:
@@ -304,6 +318,8 @@ def finish_figure(canvas: Image.Image, layout: FigureLayout, *, title: str = "",
     draw_legend(draw, layout)
     if layout.caption is not None:
         draw_centred_text(draw, layout.caption, layout.caption_lines, font(typo.body), MUTED_TEXT_COLOUR)
+    if layout.credit is not None:
+        draw_centred_text(draw, layout.credit, layout.credit_lines, font(credit_size(typo)), MUTED_TEXT_COLOUR)
     return np.asarray(canvas)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import ImageDraw
 
-from viewer.atlas import Atlas
+from viewer.atlas import Atlas, printed_credit_lines
 from viewer.atrophy import AtrophyParams, Wasting, apply_atrophy, wasting_entries
 from viewer.errors import DorsumError
 from viewer.figures import compose
@@ -193,9 +193,10 @@ class FigureRenderer:
         """Pixels (h, w, 3 or 4) of ``figure``, exactly ``figure.size``; see :attr:`notes` afterwards."""
         self.notes = []
         legend = self.legend_entries(figure) if figure.legend else ()
+        credit = " · ".join(printed_credit_lines(self.atlas)) if figure.credit else ""
         layout = compose.figure_layout(figure.size, len(figure.panels), columns=figure.columns, title=figure.title,
                                        caption=figure.caption, panel_captions=panel_captions(figure),
-                                       legend=legend)
+                                       legend=legend, credit=credit)
         canvas = compose.blank_canvas(figure.size, self.transparent)
         label_margin = self.label_margin(figure, layout)
         cameras = self.linked_cameras(figure, layout, label_margin)

@@ -131,14 +131,14 @@ def _b64(array: np.ndarray) -> str:
 
 def scene_data(model: SceneModel) -> dict:
     """The visible structures as JSON-ready data: names, colours and base64 little-endian arrays."""
-    from viewer.render import vertex_normal_operator, vertex_normals
+    from viewer.render import vertex_normals
 
     structures = []
     points = []
     for sid in anatomical_order(model.visible_ids()):  # the page's list: C1..S1, not as text
         faces = model.atlas.meshes[sid].faces
         vertices = model.vertices(sid)
-        normals = vertex_normals(vertices, faces, vertex_normal_operator(faces, len(vertices)))
+        normals = vertex_normals(vertices, faces)
         colour = model.colour(sid)
         rgb = [int(colour[i : i + 2], 16) / 255.0 for i in (1, 3, 5)]
         structures.append({

@@ -30,14 +30,15 @@ LIGHTING = ("studio", "flat")
 DEFAULT_SIZE = (1600, 1200)
 MAX_SIZE = (7680, 7680)
 
-_LESSON_KEYS = {"title", "description", "size", "background", "lighting", "dpi"}
+_LESSON_KEYS = {"title", "description", "size", "background", "lighting", "dpi", "credit"}
 _TOP_KEYS = {"lesson", "figures"}
 # Keys a panel may set; on a figure they are defaults for its panels (or describe its single panel).
 _PANEL_KEYS = {"kind", "view", "only", "hide", "opacity", "atrophy", "labels", "level", "caption", "frame", "style", "skin",
                "preset", "age"}
 #: How a section panel is drawn: the coloured diagram, or grey levels as on a T1-weighted MRI.
 SECTION_STYLES = ("diagram", "mri")
-_FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels"} | _PANEL_KEYS
+_FIGURE_KEYS = {"output", "title", "caption", "size", "columns", "legend", "scale_bar", "panels",
+                "credit"} | _PANEL_KEYS
 _ATROPHY_KEYS = {"amount", "segments", "side", "fat", "muscle", "retracted", "ghost"}
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
 
@@ -94,11 +95,13 @@ class FigureSpec:
     columns: int | None = None
     legend: bool = False
     scale_bar: bool = False
+    #: Print the data credit of the atlas's Creative Commons sources in small type at the bottom.
+    credit: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {"output": self.output, "size": list(self.size), "title": self.title, "caption": self.caption,
                 "columns": self.columns, "legend": self.legend, "scale_bar": self.scale_bar,
-                "panels": [p.as_dict() for p in self.panels]}
+                "credit": self.credit, "panels": [p.as_dict() for p in self.panels]}
 
 
 @dataclass(frozen=True)
@@ -202,14 +205,11 @@ class _LessonReader:
         self.atlas = atlas
         self.source = source
         self.problems: list[str] = []
-        self.names = self._known_names(atlas)
+        self.default_credit = True
 
-    @staticmethod
-    def _known_names(atlas: Atlas) -> set[str]:
-        names = set(atlas.layer_names)
-        for s in atlas.structures:
-            names.update((s.id, s.muscle, s.group))
-        return names
+    def known(self, name: str) -> bool:
+        """A layer, structure, muscle or group name, or ``<muscle>_<side>`` (see ``Atlas.ids_named``)."""
+        return bool(self.atlas.ids_named(name))
 
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -225,6 +225,7 @@ class _LessonReader:
         background = self.option("lesson.background", meta.get("background", "white"), BACKGROUNDS)
         lighting = self.option("lesson.lighting", meta.get("lighting", "studio"), LIGHTING)
         dpi = self.number("lesson.dpi", meta["dpi"], *DPI_RANGE) if "dpi" in meta else None
+        self.default_credit = self.flag("lesson.credit", meta.get("credit", True))
         entries = data.get("figures")
         if not isinstance(entries, list) or not entries or not all(isinstance(f, dict) for f in entries):
             self.fail("figures", "give one or more figures as [[figures]] tables")
@@ -265,6 +266,7 @@ class _LessonReader:
             columns = None
         legend = self.flag(f"{where}.legend", entry.get("legend", False))
         scale_bar = self.flag(f"{where}.scale_bar", entry.get("scale_bar", False))
+        credit = self.flag(f"{where}.credit", entry.get("credit", self.default_credit))
         title = self.text(f"{where}.title", entry.get("title", ""))
         caption = self.text(f"{where}.caption", entry.get("caption", ""))
         first = next((p.scene for p in panels if p is not None and p.scene.preset is not None), None)
@@ -272,7 +274,8 @@ class _LessonReader:
             title, caption = (preset_text(text, first.preset, first.age) for text in (title, caption))
         if len(self.problems) > before:
             return None
-        return FigureSpec(output, size, tuple(p for p in panels if p), title, caption, columns, legend, scale_bar)
+        return FigureSpec(output, size, tuple(p for p in panels if p), title, caption, columns, legend, scale_bar,
+                          credit)
 
     def panel(self, where: str, entry: Mapping[str, Any], base: PanelSpec = PanelSpec()) -> PanelSpec | None:
         """A panel from its own keys; keys it does not set come from ``base`` (the figure's defaults)."""
@@ -331,17 +334,8 @@ class _LessonReader:
         return name, None if age is None else float(age)
 
     def _resolves_to_nothing(self, only: tuple[str, ...], hide: tuple[str, ...]) -> bool:
-        def ids(name: str) -> set[str]:
-            if name in self.atlas.layer_names:
-                return {s.id for s in self.atlas.structures if s.layer == name}
-            for attribute in ("id", "muscle", "group"):
-                found = {s.id for s in self.atlas.structures if getattr(s, attribute) == name}
-                if found:
-                    return found
-            return set()
-
-        shown = set().union(*(ids(n) for n in only))
-        hidden = set().union(*(ids(n) for n in hide)) if hide else set()
+        shown = set().union(*(self.atlas.ids_named(n) for n in only))
+        hidden = set().union(*(self.atlas.ids_named(n) for n in hide)) if hide else set()
         return not (shown - hidden)
 
     def atrophy(self, where: str, value: Any) -> AtrophyParams | None:
@@ -430,7 +424,7 @@ class _LessonReader:
             self.fail(where, f"{value!r} is not a list of names, e.g. [\"superficial\", \"multifidus\"]")
             return ()
         for name in value:
-            if name not in self.names:
+            if not self.known(name):
                 self.fail(where, f"unknown layer or structure {name!r} (layers: {', '.join(self.atlas.layer_names)}; "
                           f"muscles: {', '.join(self.atlas.muscles)}; see 'dorsum info')")
         return tuple(value)
@@ -441,7 +435,7 @@ class _LessonReader:
             return {}
         result = {}
         for name, number in value.items():
-            if name not in self.names:
+            if not self.known(name):
                 self.fail(where, f"unknown layer or structure {name!r} (layers: {', '.join(self.atlas.layer_names)})")
             checked = self.number(f"{where}.{name}", number, 0.0, 1.0)
             if checked is not None:

@@ -51,7 +51,6 @@ from viewer.model import SceneModel
 STYLES = ("diagram", "mri")
 
 BONE_FILL = (244, 238, 222)
-DISC_FILL = (214, 222, 232)
 BONE_EDGE = (120, 104, 80)
 MUSCLE_EDGE = (60, 30, 30)
 SUPERSAMPLE = 3
@@ -71,6 +70,9 @@ CORTEX_MM = 1.6
 #: The MRI field of view reaches this far (mm) beyond the muscles and bones: the skin and fat behind,
 #: the flanks beside, a strip of abdomen in front.
 MRI_MARGIN_MM = (22.0, 22.0, 45.0)
+#: Structure kinds drawn as the skeleton of the slice (bones, and discs where the atlas has them).
+SKELETAL_KINDS = ("bone", "disc")
+DISC_FILL = (196, 214, 226)
 
 
 @dataclass(frozen=True)
@@ -209,13 +211,14 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
     reach = max((np.abs(loop).max() for part in parts for loop in part.loops), default=150.0) * BONE_REACH
     lower_vertebra = disc.upper().split("-")[1]
     notes: list[str] = []
-    solid = [s for s in atlas.structures if s.kind in ("bone", "disc") and s.id in visible]
-    # An atlas with discs (e.g. an imported one) shows the disc itself; else the vertebra below stands in.
-    has_disc = any(s.kind == "disc" and section_loops(model.vertices(s.id), atlas.meshes[s.id].faces, origin, normal)
-                   for s in solid)
-    for structure in solid:
+    skeleton = [s for s in atlas.structures if s.kind in SKELETAL_KINDS and s.id in visible]
+    cut = {s.id: section_loops(model.vertices(s.id), atlas.meshes[s.id].faces, origin, normal) for s in skeleton}
+    # An atlas that models the discs is cut in the disc plane itself; only without them does the
+    # vertebra below stand in for the disc.
+    has_disc = any(loops for sid, loops in cut.items() if _is_disc(atlas.structure(sid)))
+    for structure in skeleton:
         vertices, faces = model.vertices(structure.id), atlas.meshes[structure.id].faces
-        loops = section_loops(vertices, faces, origin, normal)
+        loops = cut[structure.id]
         cut_origin = origin
         if not loops and not has_disc and structure.levels == (lower_vertebra,):
             # The disc itself is not modelled; its outline is close to that of the vertebra below.
@@ -227,7 +230,7 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
         slice_loops = [to_slice(loop, cut_origin, axes) for loop in loops]
         near = tuple(loop for loop in slice_loops if len(loop) > 2 and np.linalg.norm(loop.mean(axis=0)) < reach)
         if near:
-            kind = "disc" if structure.kind == "disc" else "bone"
+            kind = "disc" if _is_disc(structure) else "bone"
             parts.insert(0, SectionPart(structure.id, structure.name, kind, structure.colour, near))
     body = None
     if style == "mri":
@@ -235,6 +238,11 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
 
         body = body_outline(atlas, origin, normal, axes)
     return SectionDrawing(disc, tuple(parts), tuple(labels), tuple(notes), style, origin, axes, body, heading)
+
+
+def _is_disc(structure) -> bool:
+    """An intervertebral disc (kind ``disc``, or a skeletal structure named ``disc_...``)."""
+    return structure.kind == "disc" or structure.id.startswith("disc_")
 
 
 def _fill_mask(loops: tuple[np.ndarray, ...], to_pixels, shape: tuple[int, int]) -> np.ndarray:
@@ -272,6 +280,16 @@ def _below_rows(drawing: SectionDrawing, typo: Typography, scale_bar: bool) -> t
     return letter, note, bar
 
 
+def _label_margin(drawing: SectionDrawing, typeface, width: int) -> int:
+    """Width of each label column: as for 3D panels, but up to 34% of the panel so that a CSA with its
+    fat fraction is not cut short (a slice is wider than tall, so it loses little height)."""
+    texts = [label.text for label in drawing.labels]
+    if not texts:
+        return 0
+    longest = max(compose.text_width(t, typeface) for t in texts)
+    return int(min(longest + 1.5 * compose.line_height(typeface), max(0.34 * width, margin_width(texts, typeface, width))))
+
+
 def _heading_beside(drawing: SectionDrawing, typo: Typography, margin: int) -> bool:
     """Whether the heading fits in the label column left of the slice, on the row of the R, A and L."""
     heading_font = compose.font(typo.body, bold=True)
@@ -291,7 +309,7 @@ def _slice_frame(drawing: SectionDrawing, size: tuple[int, int], typo: Typograph
     """Picture box, slice bounds (low, high; mm) and the scale (pixels per mm) that fits them in it."""
     width, height = size
     typeface = compose.font(typo.small)
-    margin = margin_width([label.text for label in drawing.labels], typeface, width) if labels else 0
+    margin = _label_margin(drawing, typeface, width) if labels else 0
     letter = compose.line_height(compose.font(typo.body, bold=True))
     top = letter + (0 if _heading_beside(drawing, typo, margin) else _heading_height(drawing, typo))
     picture = Box(margin, top, width - 2 * margin, height - top - sum(_below_rows(drawing, typo, scale_bar)))
@@ -314,7 +332,7 @@ def field_of_view(drawing: SectionDrawing, margin: float = 0.04) -> tuple[np.nda
     for part in drawing.parts:
         for loop in part.loops:
             centre = loop.mean(axis=0)
-            if part.kind in ("bone", "disc") and np.all(centre >= low) and np.all(centre <= high):
+            if part.kind in SKELETAL_KINDS and np.all(centre >= low) and np.all(centre <= high):
                 low, high = np.minimum(low, loop.min(axis=0)), np.maximum(high, loop.max(axis=0))
     if drawing.style == "mri":
         side, back, front = MRI_MARGIN_MM
