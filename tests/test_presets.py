@@ -152,3 +152,14 @@ def test_erector_spinae_wastes_as_exactly_as_the_multifidus(real_atlas, muscle):
         assert table[disc]["left"]["change_percent"] == pytest.approx(0.0, abs=1.0)
     for disc in ("L2-L3", "L5-S1"):
         assert table[disc]["right"]["change_percent"] == pytest.approx(0.0, abs=1.0)
+
+
+@pytest.mark.parametrize("muscle", ["psoas_major", "quadratus_lumborum", "longissimus"])
+def test_paraspinal_muscles_of_the_imported_atlas_waste_exactly(bodyparts3d_atlas, muscle):
+    scene = dorsum.Scene(atlas=bodyparts3d_atlas).atrophy(30, segments="L2-L4", side="right", muscle=muscle)
+    table = scene.measure(muscle, "L1-L2,L2-L3,L3-L4,L4-L5")["levels"]
+    for disc in ("L2-L3", "L3-L4"):
+        assert table[disc]["right"]["change_percent"] == pytest.approx(-30.0, abs=2.0)
+        assert table[disc]["left"]["change_percent"] == pytest.approx(0.0, abs=1.0)
+    for disc in ("L1-L2", "L4-L5"):
+        assert table[disc]["right"]["change_percent"] == pytest.approx(0.0, abs=1.0)
