@@ -163,3 +163,24 @@ def test_paraspinal_muscles_of_the_imported_atlas_waste_exactly(bodyparts3d_atla
         assert table[disc]["left"]["change_percent"] == pytest.approx(0.0, abs=1.0)
     for disc in ("L1-L2", "L4-L5"):
         assert table[disc]["right"]["change_percent"] == pytest.approx(0.0, abs=1.0)
+
+
+def test_a_scenario_develops_over_time_with_a_scale(tmp_path, capsys):
+    out = tmp_path / "ageing.gif"
+    assert main(["animate", "--kind", "scenario", "--preset", "ageing", "--age", "80", "--frames", "4",
+                 "--size", "320x400", "--out", str(out), "--quiet"]) == 0
+    frames = []
+    with Image.open(out) as gif:
+        assert gif.n_frames == 4
+        for index in (0, gif.n_frames - 1):
+            gif.seek(index)
+            frames.append(np.asarray(gif.convert("RGB")).astype(int))
+    first, last = frames
+    # The scale's marker: where the first frame's band is darker than the last's, and the reverse.
+    darker = np.abs(first[:20] - 255).sum(axis=(0, 2)) - np.abs(last[:20] - 255).sum(axis=(0, 2))
+    assert int(np.argmin(darker)) > int(np.argmax(darker)) + 100  # it moves from age 30 toward age 80
+    fatty = lambda f: ((f[..., 0] > 120) & (f[..., 1] > 0.5 * f[..., 0]) & (f[..., 1] < 0.85 * f[..., 0])  # noqa: E731
+                       & (f[..., 2] < 0.85 * f[..., 1]))[40:].sum()
+    assert fatty(last) > fatty(first) + 50  # fat spreads with age
+    assert main(["animate", "--kind", "scenario", "--out", str(tmp_path / "x.gif")]) == 2
+    assert "give the scenario with --preset NAME" in capsys.readouterr().err

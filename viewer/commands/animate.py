@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from viewer.checks import check_range, parse_size
+from viewer.errors import DorsumError
 from viewer.output import check_output_path
 from viewer.figures import ANIMATION_KINDS, ANIMATION_SUFFIXES
 from viewer.scene_options import add_scene_arguments, model_from_args
@@ -13,7 +14,7 @@ from viewer.scene_options import add_scene_arguments, model_from_args
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "animate", help="write a GIF or MP4: atrophy 0 to N%%, a turntable, or a layer peel",
+        "animate", help="write a GIF or MP4: atrophy 0 to N%%, a scenario over time, a turntable, or a layer peel",
         description="atrophy: the muscle wastes from healthy to --atrophy PERCENT at --segments/--side; "
                     "turntable: the camera circles the body; peel: the visible muscle layers fade away, "
                     "outermost first.")
@@ -45,8 +46,15 @@ def run(args: argparse.Namespace) -> int:
     spec = AnimationSpec(args.kind, args.frames, check_range("fps", args.fps, 1, 60), size)
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=ANIMATION_SUFFIXES)
     check_animation(spec, out.suffix.lower())
+    if args.kind == "scenario" and getattr(args, "preset", None) is None:
+        raise DorsumError("scenario animation: give the scenario with --preset NAME ('dorsum preset list')")
     model, options = model_from_args(args)
     atrophy = getattr(options, "atrophy", None)
+    preset = None
+    if options.preset is not None:
+        from viewer.presets import load_preset
+
+        preset = load_preset(options.preset)
     if args.kind == "atrophy" and atrophy is not None and not user_set_the_scene(
             args.hide, args.only, args.opacity, args.view):
         reveal_wasting_muscle(model, atrophy)  # the wasting muscle, not the layers over it
@@ -55,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     with progress:
         task = progress.add_task(f"{args.kind} -> {out.name}", total=spec.frames)
         render_animation(model, spec, out, view=options.view or DEFAULT_VIEW, atrophy=atrophy, frame=tuple(args.frame),
-                         overwrite=args.overwrite,
+                         overwrite=args.overwrite, preset=preset, age=options.age,
                          on_frame=lambda _: progress.advance(task))
     print(f"wrote {out} ({spec.frames} frames, {size[0]}x{size[1]})")
     return 0

@@ -4,5 +4,5 @@ These modules draw with Pillow and the render adapter; the model and geometry ne
 """
 
 # Here rather than in ``animation`` so that the command line can list them without loading VTK.
-ANIMATION_KINDS = ("atrophy", "turntable", "peel")
+ANIMATION_KINDS = ("atrophy", "turntable", "peel", "scenario")
 ANIMATION_SUFFIXES = (".gif", ".mp4")

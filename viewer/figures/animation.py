@@ -86,6 +86,76 @@ def atrophy_frames(renderer: SceneRenderer, params, spec: AnimationSpec, view: s
                                    f"{amount:.0f}% CSA loss")
 
 
+def scenario_steps(preset, atlas, age: float | None, frames: int) -> list[tuple[object, float, str]]:
+    """(wasting, position on the scale 0-1, label) of each frame: healthy to the scenario, or for an
+    ageing scenario from its reference age to ``age`` (default: its default age)."""
+    from viewer.atrophy import wasting_entries
+    from viewer.presets import preset_wasting
+
+    final, _ = preset_wasting(preset, atlas, age)
+    muscles = {p.muscle for p in wasting_entries(final)}
+    steps = []
+    if preset.age is not None:
+        start, end = preset.age.reference, preset.age.default if age is None else float(age)
+        for fraction in np.linspace(0.0, 1.0, frames):
+            years = start + fraction * (end - start)
+            entries = tuple(p for p in preset.params(max(years, preset.age.low)) if p.muscle in muscles)
+            steps.append((entries, float(fraction), f"age {years:.0f}"))
+        return steps
+    for fraction in np.linspace(0.0, 1.0, frames):
+        entries = tuple(replace(p, amount=round(p.amount * fraction, 3), fat=round(p.fat * fraction, 3))
+                        for p in wasting_entries(final))
+        steps.append((entries, float(fraction), f"{100 * fraction:.0f}%"))
+    return steps
+
+
+def scenario_frames(renderer: SceneRenderer, preset, age: float | None, spec: AnimationSpec, view: str,
+                    frame: tuple[str, ...] = ()) -> Iterator[np.ndarray]:
+    """Frames of a scenario developing over time, each with a scale (healthy to scenario, or ages)."""
+    from viewer.atrophy import apply_atrophy, wasting_entries
+
+    model = renderer.model
+    steps = scenario_steps(preset, model.atlas, age, spec.frames)
+    ends = (f"age {preset.age.reference:g}", steps[-1][2]) if preset.age is not None else ("healthy", preset.title)
+    first = wasting_entries(steps[-1][0])[0]
+    apply_atrophy(model, None)
+    if frame:
+        camera = fixed_camera(model, view, spec.size, renderer.settings.view_angle, frame)
+    else:
+        camera = framing_camera(wasting_points(model, first), view, spec.size, renderer.settings.view_angle)
+    renderer.set_camera(camera)
+    for wasting, fraction, label in steps:
+        apply_atrophy(model, wasting if any(p.amount > 0 or p.fat > 0 for p in wasting) else None)
+        yield scale_frame(renderer.screenshot(spec.size), fraction, ends, label)
+
+
+def scale_frame(frame: np.ndarray, fraction: float, ends: tuple[str, str], label: str) -> np.ndarray:
+    """``frame`` with a scale along its top: a track from ``ends[0]`` to ``ends[1]`` and a marker at
+    ``fraction`` labelled ``label`` (the time a frame shows)."""
+    image = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
+    width, _ = image.size
+    typo = compose.Typography.for_size(image.size)
+    typeface = compose.font(typo.small)
+    height = compose.line_height(typeface)
+    pad = max(4, typo.small // 2)
+    band = 2 * height + 3 * pad
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 0, width, band], fill=compose.WHITE)
+    left, right = pad + compose.text_width(ends[0], typeface) + pad, width - pad
+    track_y = pad + height // 2
+    right_text = compose.fit_line(ends[1], typeface, max(20, width // 3))
+    right -= compose.text_width(right_text, typeface) + pad
+    draw.text((pad, pad), ends[0], font=typeface, fill=compose.TEXT_COLOUR)
+    draw.text((right + pad, pad), right_text, font=typeface, fill=compose.TEXT_COLOUR)
+    draw.line([(left, track_y), (right, track_y)], fill=compose.MUTED_TEXT_COLOUR, width=max(2, pad // 2))
+    marker = left + fraction * (right - left)
+    radius = max(4, pad)
+    draw.ellipse([marker - radius, track_y - radius, marker + radius, track_y + radius], fill=(30, 110, 220))
+    text_x = int(np.clip(marker - compose.text_width(label, typeface) / 2, 0, width - compose.text_width(label, typeface)))
+    draw.text((text_x, track_y + radius + pad // 2), label, font=typeface, fill=compose.TEXT_COLOUR)
+    return np.asarray(image)
+
+
 def orbit_cameras(points: np.ndarray, view: str, spec: AnimationSpec, view_angle: float) -> list[Camera]:
     """Cameras circling the body about the vertical (superior) axis, one per frame, at a fixed distance."""
     preset = view_preset(view)
@@ -258,7 +328,7 @@ def _reporting(frames: Iterable[np.ndarray], on_frame: Callable[[int], None]) ->
 
 
 def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *, view: str, atrophy=None,
-                     frame: tuple[str, ...] = (), overwrite: bool = False,
+                     frame: tuple[str, ...] = (), overwrite: bool = False, preset=None, age: float | None = None,
                      settings: RenderSettings = RenderSettings(),
                      on_frame: Callable[[int], None] = lambda _: None) -> Path:
     """Render the animation ``spec`` of ``model`` and write it to ``path`` (.gif or .mp4), atomically.
@@ -273,6 +343,8 @@ def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *
     check_animation(spec, suffix)
     if spec.kind == "atrophy" and (atrophy is None or atrophy.amount <= 0):
         raise DorsumError("atrophy animation: give the final CSA loss with --atrophy PERCENT (e.g. --atrophy 40)")
+    if spec.kind == "scenario" and preset is None:
+        raise DorsumError("scenario animation: give the scenario with --preset NAME ('dorsum preset list')")
     for name in frame:
         model.resolve(name)  # unknown names fail before rendering
     plotter = offscreen_plotter(spec.size)
@@ -280,6 +352,8 @@ def render_animation(model: SceneModel, spec: AnimationSpec, path: str | Path, *
     try:
         if spec.kind == "atrophy":
             source = atrophy_frames(renderer, atrophy, spec, view, frame)
+        elif spec.kind == "scenario":
+            source = scenario_frames(renderer, preset, age, spec, view, frame)
         elif spec.kind == "turntable":
             source = turntable_frames(renderer, spec, view, frame)
         else:
