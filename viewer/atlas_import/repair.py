@@ -179,11 +179,11 @@ def snap_to_source(mesh: MeshData, source: MeshData, reach_mm: float = SNAP_REAC
 
 
 def drop_small_pieces(mesh: MeshData, min_faces: int = MIN_COMPONENT_FACES) -> MeshData:
-    """``mesh`` without its connected pieces of fewer than ``min_faces`` faces."""
+    """``mesh`` without its connected pieces of fewer than ``min_faces`` faces (never empty)."""
     labels = trimesh.graph.connected_component_labels(
         trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).face_adjacency, node_count=len(mesh.faces))
     counts = np.bincount(labels)
-    keep = counts[labels] >= min_faces
+    keep = counts[labels] >= min(min_faces, counts.max())  # a mesh of only small pieces keeps its largest
     return mesh if keep.all() else _subset(mesh, keep)
 
 
