@@ -23,7 +23,8 @@ DISCS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 RANGES = {
     "multifidus": {"L1-L2": (1.5, 4.5), "L2-L3": (2.5, 6.0), "L3-L4": (4.5, 9.0), "L4-L5": (6.0, 11.5),
                    "L5-S1": (7.0, 12.0), "L3": (3.0, 7.0), "L4": (5.0, 10.0), "L5": (6.0, 11.0)},
-    "erector_spinae": {"L3-L4": (15.0, 26.0), "L4-L5": (10.0, 22.0)},
+    # L4-L5 from Fortin's mean - 1 SD; at L5-S1 the erector spinae is thinning into its aponeurosis.
+    "erector_spinae": {"L3-L4": (15.0, 26.0), "L4-L5": (12.2, 22.0), "L5-S1": (2.5, 12.0)},
     "quadratus_lumborum": {"L1-L2": (1.5, 6.0), "L2-L3": (2.5, 9.0), "L3-L4": (3.5, 11.0)},
     "psoas_major": {"L1-L2": (1.5, 8.5), "L2-L3": (5.0, 15.0), "L3-L4": (9.0, 20.0), "L4-L5": (11.0, 23.0),
                     "L5-S1": (9.0, 21.0), "L3": (7.0, 18.0), "L4": (9.0, 21.0)},
@@ -285,9 +286,44 @@ def test_section_cuts_disc_and_vertebra_in_the_disc_plane(atlas: Atlas) -> None:
         assert kinds.get(f"disc_{disc.replace('-', '_').lower()}") == "disc"
         assert kinds.get(upper) == "bone"  # its laminae and spinous process, in the plane itself
         muscles = {part.key for part in drawing.parts if part.kind == "muscle"}
-        # At L5-S1 the erector spinae is almost all aponeurosis in this body (docs/atlas.md).
-        for name in ("multifidus", "psoas_major") + (("longissimus",) if disc != "L5-S1" else ()):
+        for name in ("multifidus", "longissimus", "psoas_major"):
             assert {f"{name}/left", f"{name}/right"} <= muscles, (disc, name)
+
+
+def test_erector_spinae_lateral_to_the_multifidus_at_l5_s1(atlas: Atlas) -> None:
+    """Down to the sacrum the longissimus lies beside the multifidus, touching it, not over it."""
+    for side in ("left", "right"):
+        mf = _section(atlas, f"multifidus_{side}", "L5-S1")
+        lo = _section(atlas, f"longissimus_thoracis_{side}", "L5-S1")
+        assert mf and lo, f"{side}: no multifidus or longissimus in the L5-S1 plane"
+        assert abs(_centroid(lo)[0]) > abs(_centroid(mf)[0]) + 10.0, side
+        gap = trimesh.points.PointCloud(np.concatenate(lo)).kdtree.query(np.concatenate(mf))[0].min()
+        assert gap < 2.0, f"{side}: multifidus and longissimus {gap:.1f} mm apart at L5-S1"
+
+
+def test_latissimus_aponeurosis_dips_to_the_spinous_processes(atlas: Atlas) -> None:
+    """Over L4-S1 the latissimus aponeurosis lies behind the paraspinal bulges and dips into the
+    midline furrow over the spinous processes (it is moved back to make room for the erector spinae)."""
+    origin, normal = level_plane(atlas, "L4-L5")
+
+    def cut(sid: str) -> np.ndarray:  # world points of the section, (n, 3) mm
+        mesh = atlas.meshes[sid]
+        path = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).section(normal, origin)
+        return np.asarray(path.vertices)
+
+    lat = cut("latissimus_dorsi_right")
+    for sid in ("longissimus_thoracis_right", "multifidus_right"):
+        muscle = cut(sid)
+        # Per 2 mm column: the muscle's back surface lies in front of the aponeurosis' front surface.
+        for x in np.arange(muscle[:, 0].min() + 2.0, muscle[:, 0].max() - 2.0, 2.0):
+            sheet = lat[np.abs(lat[:, 0] - x) < 1.5, 1]
+            back = muscle[np.abs(muscle[:, 0] - x) < 1.5, 1].min()
+            behind_sheet = sheet[sheet < back + 15.0]  # the sheet's part behind the muscle, not the flank
+            assert len(behind_sheet) and behind_sheet.max() < back + 1.0, f"{sid} reaches behind latissimus at x={x:.0f}"
+    # The midline furrow: the back of the aponeurosis lies farther forward on the midline than over the bulge.
+    midline = lat[np.abs(lat[:, 0]) < 3.0, 1].min()
+    over_bulge = lat[np.abs(lat[:, 0] - 25.0) < 3.0, 1].min()
+    assert midline > over_bulge + 5.0, f"no midline furrow: {midline:.1f} vs {over_bulge:.1f} mm"
 
 
 def test_credit_free_test_atlas_lives_outside_the_repository(atlas: Atlas) -> None:

@@ -39,8 +39,8 @@ TARGETS_CM2: dict[str, tuple[tuple[float, float], ...]] = {
                    (21.0, 5.0), (21.5, 6.3), (22.0, 7.3), (22.5, 8.2), (23.0, 8.9), (23.5, 9.6), (24.0, 9.0),
                    (24.5, 7.4), (25.0, 5.4), (25.5, 3.4), (26.0, 1.6), (26.35, 0.4)),
     "erector_spinae": ((17.55, 15.0), (18.0, 17.0), (18.5, 19.0), (19.5, 21.5), (20.5, 22.0), (21.0, 21.3),
-                       (21.5, 20.3), (22.0, 18.5), (22.5, 16.5), (23.0, 13.5), (23.5, 10.0), (24.0, 7.0),
-                       (24.5, 4.4), (25.0, 2.4), (25.4, 0.8)),
+                       (21.5, 20.3), (22.0, 18.5), (22.5, 16.5), (23.0, 13.5), (23.5, 7.5), (24.0, 4.5),
+                       (24.5, 2.6), (25.0, 1.4), (25.4, 0.5)),
     "quadratus_lumborum": ((17.8, 0.4), (18.5, 1.8), (19.5, 3.4), (20.5, 5.2), (21.5, 6.8), (22.0, 6.4),
                            (22.5, 4.8), (23.0, 2.2), (23.3, 0.4)),
     "psoas_major": ((17.8, 0.4), (18.5, 1.6), (19.5, 4.4), (20.5, 9.9), (21.5, 14.6), (22.5, 17.7),
@@ -50,7 +50,7 @@ TARGETS_CM2: dict[str, tuple[tuple[float, float], ...]] = {
 SPLIT_TILT = 0.4
 #: Share of the erector spinae section that is longissimus (the medial part); the rest is
 #: iliocostalis lumborum, which below L4 thins into the aponeurosis on the iliac crest.
-LONGISSIMUS_SHARE = ((17.5, 0.6), (21.5, 0.62), (22.5, 0.7), (23.5, 0.8), (24.5, 0.95))
+LONGISSIMUS_SHARE = ((17.5, 0.6), (21.5, 0.62), (22.5, 0.7), (23.0, 0.85), (23.4, 1.0))
 #: Level coordinates of the rebuilt stack (T11-T12 disc to the lower sacrum).
 FIRST_LEVEL, LAST_LEVEL = 17.55, 26.4
 #: Where the rebuilt parts meet the BodyParts3D parts: above T12's centre they are BodyParts3D's.
@@ -71,8 +71,16 @@ ES_MEDIAL_SHARE = 0.7
 ILIAC_SLOPE = 1.5
 #: The back of the paraspinal mass curves forward laterally: the limit moves this much (mm) forward per mm² of |x|.
 BACK_CURVATURE = 0.0022
-#: Muscles reach this far (mm) behind the spinous tips, no farther (the flat back of an axial MRI).
-BACK_MARGIN_MM = 9.0
+#: Muscles reach this far (mm) behind the spinous tips, no farther (the flat back of an axial MRI), by
+#: level coordinate: from L5 down the short L5 spinous process and the median sacral crest lie in a
+#: furrow between the paraspinal masses, which bulge farther behind them.
+BACK_MARGIN_MM = ((22.0, 9.0), (23.0, 13.0), (23.5, 18.0))
+#: Latissimus dorsi's lumbar aponeurosis (BodyParts3D lays it on the lower lumbar spinous tips, leaving
+#: the erector spinae no room at L4-S1) is moved this far (mm) backward, by level coordinate, ...
+ROOM_MM = ((21.0, 0.0), (22.0, 4.0), (23.0, 10.0), (23.5, 13.0), (24.0, 13.0), (25.0, 7.0), (26.0, 0.0))
+#: ... over its medial part: fully from this |x| (mm) outward, tapering to nothing at the midline
+#: (where it attaches to the spinous processes) and at ROOM_LATERAL_MM (the iliac crest and flank).
+ROOM_MEDIAL_MM, ROOM_LATERAL_MM = 22.0, 110.0
 #: Half-thickness (mm) of the interspinous/supraspinous ligament sheet on the midline.
 LIGAMENT_HALF_MM = 1.5
 #: Smoothing of the label stack before meshing (pixels in-plane, planes along the spine).
@@ -259,9 +267,10 @@ def bone_stack(frame: Frame, bones: Mapping[str, MeshData],
 
 
 # -- growing the muscles plane by plane ----------------------------------------------------------------
-def _interp(table: tuple[tuple[float, float], ...], levels: np.ndarray) -> np.ndarray:
+def _interp(table: tuple[tuple[float, float], ...], levels: np.ndarray, below: bool = False) -> np.ndarray:
+    """Table interpolated at levels: its first value above the table, 0 (or, with ``below``, its last) below."""
     x, y = np.array(table).T
-    return np.interp(levels, x, y, left=y[0], right=0.0)
+    return np.interp(levels, x, y, left=y[0], right=y[-1] if below else 0.0)
 
 
 def _first_index(mask: np.ndarray, default: int) -> np.ndarray:
@@ -318,7 +327,8 @@ class Landmarks:
     tp_v: np.ndarray  # (ns,) mm
     body_edge: np.ndarray  # (ns,) mm, half-width of body/disc
     body_back: np.ndarray  # (ns,) mm
-    back_line: np.ndarray  # (ns,) mm: muscles stay in front of it (spinous tips and sacral crest, less a margin)
+    tips: np.ndarray  # (ns,) mm: the line of the spinous tips and the median sacral crest
+    back_line: np.ndarray  # (ns,) mm: muscles stay in front of it (the tips, less a margin)
 
 
 def landmarks(frame: Frame, stack: np.ndarray) -> Landmarks:
@@ -364,7 +374,7 @@ def landmarks(frame: Frame, stack: np.ndarray) -> Landmarks:
     tips = np.where(np.isfinite(tips), tips, np.nanmax(tips) if np.isfinite(tips).any() else -70.0)
     tips = ndimage.minimum_filter1d(tips, max(3, int(round(24.0 / PLANE_MM))), mode="nearest")
     tips = ndimage.gaussian_filter1d(tips, 8.0, mode="nearest")
-    return Landmarks(floor, tp, edge, back, tips - BACK_MARGIN_MM)
+    return Landmarks(floor, tp, edge, back, tips, tips - _interp(BACK_MARGIN_MM, levels, below=True))
 
 
 def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
@@ -374,7 +384,7 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
     area = PIXEL_MM ** 2
     uu, vv = np.meshgrid(frame.u, frame.v, indexing="ij")
     labels = np.zeros(stack.shape, dtype=np.int8)
-    share = _interp(LONGISSIMUS_SHARE, frame.levels)
+    share = _interp(LONGISSIMUS_SHARE, frame.levels, below=True)
     v_index = np.arange(nv)[None, :]
     for k in range(ns):
         # One pixel of clearance keeps the smoothed, relief-textured surfaces out of the bone.
@@ -387,7 +397,7 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
         # The interspinous/supraspinous ligament: a midline sheet behind the arch, to the spinous tips.
         midline = np.abs(uu) <= LIGAMENT_HALF_MM
         if frame.levels[k] <= 24.0:
-            plane[midline & behind & (vv >= marks.back_line[k] + BACK_MARGIN_MM - 1.5)] = -1
+            plane[midline & behind & (vv >= marks.tips[k] - 1.5)] = -1
         for sign, side in ((-1.0, 0), (1.0, 1)):
             lateral = sign * uu >= MIDLINE_GAP_MM
             pelvis = _medial_to_ilium(stack[k] == 2, uu, sign)
@@ -589,7 +599,8 @@ def rebuild_lumbar(bones: Mapping[str, MeshData], muscles: Mapping[str, MeshData
         multifidus meshes carry per-vertex ``segment`` (float32) and ``side`` (int32) data.
     """
     frame = make_frame(spine)
-    stack = bone_stack(frame, bones, muscles)
+    moved = make_room(muscles, frame, spine)
+    stack = bone_stack(frame, bones, {**muscles, **moved})
     marks = landmarks(frame, stack)
     targets = _target_arrays(frame)
     labels = grow_labels(frame, stack, marks, targets)
@@ -602,7 +613,38 @@ def rebuild_lumbar(bones: Mapping[str, MeshData], muscles: Mapping[str, MeshData
     out: dict[str, MeshData] = {}
     for (name, side), (vertices, faces) in built.items():
         out[f"{IDS[name]}_{('left', 'right')[side]}"] = (vertices, faces)
-    return _finish(out, frame, labels, stack, muscles, spine)
+    return {**_finish(out, frame, labels, stack, muscles, spine), **moved}
+
+
+def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def make_room(muscles: Mapping[str, MeshData], frame: Frame, spine: Mapping[str, np.ndarray]) -> dict[str, MeshData]:
+    """Latissimus dorsi meshes with their lower lumbar aponeurosis moved backward (:data:`ROOM_MM`).
+
+    The displacement is smooth and the same through the sheet's thickness, so the sheet stays
+    closed and keeps its thickness; it stays on the spinous processes at the midline and on the
+    iliac crest laterally, so the erector spinae and multifidus lie in a furrow beneath it.
+    """
+    out: dict[str, MeshData] = {}
+    for sid, mesh in muscles.items():
+        if not sid.startswith("latissimus_dorsi"):
+            continue
+        points = mesh.vertices
+        levels = level_coordinates(points, spine)
+        amount = _interp(ROOM_MM, levels, below=True)
+        width = np.abs(points[:, 0])
+        weight = _smoothstep(0.0, ROOM_MEDIAL_MM, width) * (1.0 - _smoothstep(0.6 * ROOM_LATERAL_MM, ROOM_LATERAL_MM,
+                                                                                width))
+        shift = amount * weight
+        if not shift.any():
+            continue
+        anterior = np.column_stack([np.interp(levels, frame.levels, frame.anteriors[:, j]) for j in range(3)])
+        anterior /= np.linalg.norm(anterior, axis=1, keepdims=True)
+        out[sid] = MeshData(points - shift[:, None] * anterior, mesh.faces, dict(mesh.point_data))
+    return out
 
 
 def _mesh_muscles(frame: Frame, labels: np.ndarray) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
