@@ -67,6 +67,8 @@ HALF_WIDTH_MM, POSTERIOR_MM, ANTERIOR_MM = 120.0, 110.0, 60.0
 MIDLINE_GAP_MM = 2.5
 #: The erector spinae starts this fraction of the multifidus' half-width from the midline.
 ES_MEDIAL_SHARE = 0.7
+#: The erector spinae grows this many times wider than deep (where bone and neighbours allow).
+ES_ASPECT = 1.7
 #: Behind the ilium, the lateral limit of the back muscles widens by this much per mm.
 ILIAC_SLOPE = 1.5
 #: The back of the paraspinal mass curves forward laterally: the limit moves this much (mm) forward per mm² of |x|.
@@ -420,7 +422,7 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
                 seed = (sign * (reach + 0.55 * half), centre_v)
                 # The erector spinae lies lateral to the multifidus, not over it (the aponeurosis is the fascia's).
                 beside = np.abs(uu) >= ES_MEDIAL_SHARE * reach
-                es = _grow(behind & lateral & pelvis & beside & ~taken, uu, vv, seed, es_pixels, (1.7, 1.0))
+                es = _grow(behind & lateral & pelvis & beside & ~taken, uu, vv, seed, es_pixels, (ES_ASPECT, 1.0))
                 if es.any():
                     # The boundary between longissimus and iliocostalis runs obliquely, forward and medially.
                     rank = np.abs(uu) + SPLIT_TILT * (vv - centre_v)
