@@ -23,8 +23,8 @@ DISCS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 RANGES = {
     "multifidus": {"L1-L2": (1.5, 4.5), "L2-L3": (2.5, 6.0), "L3-L4": (4.5, 9.0), "L4-L5": (6.0, 11.5),
                    "L5-S1": (7.0, 12.0), "L3": (3.0, 7.0), "L4": (5.0, 10.0), "L5": (6.0, 11.0)},
-    # L4-L5 from Fortin's mean - 1 SD; at L5-S1 the erector spinae is thinning into its aponeurosis.
-    "erector_spinae": {"L3-L4": (15.0, 26.0), "L4-L5": (12.2, 22.0), "L5-S1": (2.5, 12.0)},
+    # L1-L2 Ivanac's mean ± 1 SD, L4-L5 from Fortin's mean - 1 SD; at L5-S1 the erector spinae is thinning into its aponeurosis.
+    "erector_spinae": {"L1-L2": (16.0, 29.0), "L3-L4": (15.0, 26.0), "L4-L5": (12.2, 22.0), "L5-S1": (2.5, 12.0)},
     "quadratus_lumborum": {"L1-L2": (1.5, 6.0), "L2-L3": (2.5, 9.0), "L3-L4": (3.5, 11.0)},
     "psoas_major": {"L1-L2": (1.5, 8.5), "L2-L3": (5.0, 15.0), "L3-L4": (9.0, 20.0), "L4-L5": (11.0, 23.0),
                     "L5-S1": (9.0, 21.0), "L3": (7.0, 18.0), "L4": (9.0, 21.0)},

@@ -76,10 +76,11 @@ BACK_CURVATURE = 0.0022
 #: Muscles reach this far (mm) behind the spinous tips, no farther (the flat back of an axial MRI), by
 #: level coordinate: from L5 down the short L5 spinous process and the median sacral crest lie in a
 #: furrow between the paraspinal masses, which bulge farther behind them.
-BACK_MARGIN_MM = ((22.0, 9.0), (23.0, 13.0), (23.5, 18.0))
+BACK_MARGIN_MM = ((18.0, 9.0), (18.8, 14.0), (19.5, 16.0), (20.5, 13.0), (21.5, 10.0), (22.0, 10.0), (23.0, 13.0), (23.5, 18.0))
 #: Latissimus dorsi's lumbar aponeurosis (BodyParts3D lays it on the lower lumbar spinous tips, leaving
 #: the erector spinae no room at L4-S1) is moved this far (mm) backward, by level coordinate, ...
-ROOM_MM = ((21.0, 0.0), (22.0, 4.0), (23.0, 10.0), (23.5, 13.0), (24.0, 13.0), (25.0, 7.0), (26.0, 0.0))
+ROOM_MM = ((18.0, 0.0), (18.8, 6.0), (19.5, 9.0), (20.5, 6.0), (21.5, 3.0), (22.0, 4.0), (23.0, 10.0), (23.5, 13.0), (24.0, 13.0), (25.0, 7.0), (26.0, 0.0))
+MOVED_PREFIXES = ("latissimus_dorsi", "serratus_posterior_inferior")
 #: ... over its medial part: fully from this |x| (mm) outward, tapering to nothing at the midline
 #: (where it attaches to the spinous processes) and at ROOM_LATERAL_MM (the iliac crest and flank).
 ROOM_MEDIAL_MM, ROOM_LATERAL_MM = 22.0, 110.0
@@ -632,7 +633,7 @@ def make_room(muscles: Mapping[str, MeshData], frame: Frame, spine: Mapping[str,
     """
     out: dict[str, MeshData] = {}
     for sid, mesh in muscles.items():
-        if not sid.startswith("latissimus_dorsi"):
+        if not sid.startswith(MOVED_PREFIXES):
             continue
         points = mesh.vertices
         levels = level_coordinates(points, spine)
