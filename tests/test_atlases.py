@@ -258,3 +258,39 @@ def test_lesson_credit_must_be_true_or_false(fixture_atlas_dir, tmp_path, capsys
     assert main(["lesson", str(lesson_file(tmp_path, 'credit = "no"')), "--out", str(tmp_path / "x"),
                  "--atlas", str(fixture_atlas_dir)]) == 2
     assert "lesson.credit: 'no' is not true or false" in capsys.readouterr().err
+
+
+def test_remove_deletes_an_imported_atlas_and_resets_the_default(fixture_atlas_dir, capsys):
+    folder = install(fixture_atlas_dir, "mine")
+    assert main(["atlas", "use", "mine"]) == 0
+    assert main(["atlas", "remove", "mine", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "removed atlas 'mine'" in out and "built-in one again" in out
+    assert not folder.exists() and not any(atlases_dir().iterdir())  # no hidden leftovers either
+    assert main(["atlas", "list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["default"] == "builtin" and [a["name"] for a in listing["atlases"]] == ["builtin"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["atlas", "remove", "builtin", "--yes"], "the built-in atlas cannot be removed"),
+    (["atlas", "remove", "nothere", "--yes"], "unknown atlas 'nothere'"),
+    (["atlas", "remove", "mine"], "add --yes to confirm"),
+])
+def test_remove_refusals_are_one_line_and_delete_nothing(fixture_atlas_dir, capsys, argv, message):
+    folder = install(fixture_atlas_dir, "mine")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert (folder / "atlas.toml").is_file()
+
+
+def test_remove_asks_on_a_terminal_and_no_keeps_it(fixture_atlas_dir, capsys, monkeypatch):
+    folder = install(fixture_atlas_dir, "mine")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert main(["atlas", "remove", "mine"]) == 0
+    assert "nothing removed" in capsys.readouterr().out and folder.is_dir()
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert main(["atlas", "remove", "mine"]) == 0
+    assert not folder.exists()

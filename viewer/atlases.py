@@ -154,6 +154,37 @@ def resolve_atlas_name(name: str) -> Path:
                       "'dorsum atlas import SOURCE --name NAME', or give a folder holding atlas.toml)")
 
 
+def remove_atlas(name: str) -> tuple[Path, bool]:
+    """Delete the imported atlas ``name``; returns its former folder and whether it was the default.
+
+    The folder is first renamed to a hidden name beside it (one atomic step, so no half-deleted
+    atlas is ever listed), then deleted; a default that named it reverts to ``builtin``.
+    """
+    import shutil
+
+    if isinstance(name, str) and name.lower() == BUILTIN:
+        raise DorsumError("the built-in atlas cannot be removed; remove an imported one (see 'dorsum atlas list')")
+    folder = resolve_atlas_name(check_atlas_name(name))
+    was_default = _default_or_none() == name
+    trash = Path(tempfile.mkdtemp(prefix=f".{name}.removing.", dir=folder.parent))
+    try:
+        folder.rename(trash / name)
+    except OSError as exc:
+        trash.rmdir()
+        raise DorsumError(f"{folder}: cannot remove the atlas ({exc.strerror or exc})") from None
+    shutil.rmtree(trash, ignore_errors=True)
+    if was_default:
+        set_default_atlas(BUILTIN)
+    return folder, was_default
+
+
+def _default_or_none() -> str | None:
+    try:
+        return default_atlas_name()
+    except DorsumError:
+        return None
+
+
 def installed_names() -> list[str]:
     return [BUILTIN, *imported_names()]
 

@@ -1,8 +1,9 @@
-"""``dorsum atlas build|check|import|list|use``: the atlases a user has.
+"""``dorsum atlas build|check|import|list|use|remove``: the atlases a user has.
 
 ``build`` regenerates the built-in atlas from myo-sim, ``check`` measures an atlas, ``import`` turns a
 BodyParts3D download into an atlas in the user's data folder (:mod:`viewer.atlas_import`), ``list``
-shows the installed atlases and ``use`` chooses the default (:mod:`viewer.atlases`).
+shows the installed atlases, ``use`` chooses the default and ``remove`` deletes an imported one
+(:mod:`viewer.atlases`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import argparse
 import importlib
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from viewer.atlas import load_atlas
-from viewer.atlases import BUILTIN, list_atlases, resolve_atlas, resolve_atlas_name, set_default_atlas
+from viewer.atlases import (BUILTIN, list_atlases, remove_atlas, resolve_atlas, resolve_atlas_name,
+                            set_default_atlas)
 from viewer.errors import DorsumError
 from viewer.output import check_output_folder
 
@@ -55,6 +58,11 @@ def register(subparsers: Any) -> None:
                                          "('builtin': the shipped one)")
     use.add_argument("name", metavar="NAME", help="an atlas name from 'dorsum atlas list'")
     use.set_defaults(run=run_use)
+    remove = actions.add_parser("remove", help="delete an imported atlas from your data folder (import it again to "
+                                               "get it back)")
+    remove.add_argument("name", metavar="NAME", help="an imported atlas name from 'dorsum atlas list'")
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    remove.set_defaults(run=run_remove)
 
 
 #: Modules of the ``atlas`` extra that the builder imports, some only deep inside a build.
@@ -138,6 +146,22 @@ def run_use(args: argparse.Namespace) -> int:
     folder = set_default_atlas(args.name)
     name = BUILTIN if args.name.lower() == BUILTIN else args.name
     print(f"default atlas: {name} ({folder})")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    folder = resolve_atlas_name(args.name)  # unknown names fail before any question is asked
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise DorsumError(f"removing atlas {args.name!r} deletes {folder}; add --yes to confirm")
+        answer = input(f"delete atlas {args.name!r} ({folder})? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing removed")
+            return 0
+    folder, was_default = remove_atlas(args.name)
+    print(f"removed atlas {args.name!r} ({folder})")
+    if was_default:
+        print("the default atlas is the built-in one again")
     return 0
 
 
