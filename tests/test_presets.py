@@ -104,7 +104,8 @@ def test_unknown_preset_and_mixing_with_atrophy_are_refused(capsys):
 def test_shot_with_a_scenario_changes_only_the_wasted_side_and_notes_what_is_missing(tmp_path, capsys):
     healthy, wasted = tmp_path / "healthy.png", tmp_path / "radiculopathy.png"
     assert main(["shot", "--out", str(healthy), "--size", "600x900", "--hide", "superficial", "intermediate"]) == 0
-    assert main(["shot", "--preset", "l5_radiculopathy", "--out", str(wasted), "--size", "600x900"]) == 0
+    assert main(["shot", "--preset", "l5_radiculopathy", "--out", str(wasted), "--size", "600x900",
+                 "--view", "posterior"]) == 0  # a view of one's own: the whole back, as the healthy shot
     assert "note:" not in capsys.readouterr().err  # every muscle of this scenario is in the atlas
     before, after = (np.asarray(Image.open(p).convert("RGB")).astype(int) for p in (healthy, wasted))
     changed = np.abs(after - before).sum(axis=2) > 40
@@ -114,6 +115,16 @@ def test_shot_with_a_scenario_changes_only_the_wasted_side_and_notes_what_is_mis
     assert np.median(ys) > 0.6 * 900  # at the lumbosacral junction, low in the picture
     assert main(["shot", "--preset", "ageing", "--out", str(tmp_path / "old.png"), "--size", "320x240"]) == 0
     assert "note: psoas_major is not in this atlas" in capsys.readouterr().err
+
+
+def test_scenario_shot_is_framed_on_the_wasting_levels(tmp_path):
+    whole, framed = tmp_path / "whole.png", tmp_path / "framed.png"
+    assert main(["shot", "--preset", "l5_radiculopathy", "--out", str(whole), "--size", "400x300",
+                 "--view", "posterior"]) == 0
+    assert main(["shot", "--preset", "l5_radiculopathy", "--out", str(framed), "--size", "400x300"]) == 0
+    drawn = [(np.asarray(Image.open(p).convert("RGB")).astype(int).min(axis=2) < 200).mean() for p in (whole, framed)]
+    # The close-up on L4-S1 fills the picture; the whole back is a narrow figure in a wide frame.
+    assert drawn[1] > 0.4 and drawn[1] > 2.5 * drawn[0], drawn
 
 
 def test_a_scenario_survives_a_state_file(real_atlas, tmp_path):

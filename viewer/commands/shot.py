@@ -66,14 +66,19 @@ def _run_section(args: argparse.Namespace, model, options, size: tuple[int, int]
 
 def reveal_atrophy(model, atrophy, size: tuple[int, int]) -> tuple[tuple[str, ...], Camera]:
     """Hide what covers the wasting muscle and a posterior camera on its wasting levels."""
+    from viewer.figures.reveal import reveal_wasting_muscle
+
+    return reveal_wasting_muscle(model, atrophy), frame_wasting(model, size)
+
+
+def frame_wasting(model, size: tuple[int, int]) -> Camera:
+    """A posterior camera on the levels where the model's muscles waste (one or a scenario's several)."""
     from viewer.figures.figure import framing_camera
-    from viewer.figures.reveal import reveal_wasting_muscle, wasting_points
+    from viewer.figures.reveal import wasting_points
     from viewer.render import RenderSettings
     from viewer.views import DEFAULT_VIEW
 
-    hidden = reveal_wasting_muscle(model, atrophy)
-    camera = framing_camera(wasting_points(model, atrophy), DEFAULT_VIEW, size, RenderSettings().view_angle)
-    return hidden, camera
+    return framing_camera(wasting_points(model, model.atrophy), DEFAULT_VIEW, size, RenderSettings().view_angle)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,9 +97,12 @@ def run(args: argparse.Namespace) -> int:
     if args.section is not None:
         return _run_section(args, model, options, size, out)
     revealed = None
-    if options.atrophy is not None and session is None and not user_set_the_scene(
-            args.hide, args.only, args.opacity, args.view if view_given else None):
+    user_framed = session is not None or user_set_the_scene(args.hide, args.only, args.opacity,
+                                                            args.view if view_given else None)
+    if options.atrophy is not None and not user_framed:
         revealed, camera = reveal_atrophy(model, options.atrophy, size)
+    elif options.preset is not None and model.atrophy is not None and not user_framed:
+        camera = frame_wasting(model, size)  # the scenario file peeled the layers over it already
     scene = Scene.of_model(model, options, camera)
     labels = True if args.labels == [] else tuple(args.labels or ())
     picture = scene.render(size, labels=labels, legend=args.legend, title=args.title, caption=args.caption,

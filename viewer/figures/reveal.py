@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from viewer.atrophy import AtrophyParams
+from viewer.atrophy import AtrophyParams, Wasting, wasting_entries
 from viewer.levels import parse_segment_range
 from viewer.measure import vertex_levels
 from viewer.model import SceneModel
@@ -37,18 +37,22 @@ def reveal_wasting_muscle(model: SceneModel, params: AtrophyParams) -> tuple[str
     return hidden
 
 
-def wasting_points(model: SceneModel, params: AtrophyParams, step_target: int = 4000) -> np.ndarray:
-    """(n, 3) mm: the wasting muscle (both sides) at its wasting levels plus a margin, for framing.
+def wasting_points(model: SceneModel, wasting: Wasting, step_target: int = 4000) -> np.ndarray:
+    """(n, 3) mm: each wasting muscle (both sides) at its wasting levels plus a margin, for framing.
 
-    Falls back to the whole muscle when it has no vertices near the range.
+    ``wasting`` is one muscle's parameters or a scenario's (one per muscle). A muscle with no
+    vertices near its range counts whole.
     """
-    low, high = parse_segment_range(params.segments)
     chunks = []
-    for structure in model.atlas.structures_of_muscle(params.muscle):
-        vertices = model.vertices(structure.id)
-        levels = vertex_levels(model.atlas, structure.id)
-        near = vertices[(levels >= low - FRAME_MARGIN_LEVELS) & (levels <= high + FRAME_MARGIN_LEVELS)]
-        chunks.append(near if len(near) else vertices)
+    for params in wasting_entries(wasting):
+        low, high = parse_segment_range(params.segments)
+        for structure in model.atlas.structures_of_muscle(params.muscle):
+            vertices = model.vertices(structure.id)
+            levels = vertex_levels(model.atlas, structure.id)
+            near = vertices[(levels >= low - FRAME_MARGIN_LEVELS) & (levels <= high + FRAME_MARGIN_LEVELS)]
+            chunks.append(near if len(near) else vertices)
+    if not chunks:
+        raise ValueError("nothing wastes: no points to frame")
     points = np.concatenate(chunks)
     return points[:: max(1, len(points) // step_target)]
 
