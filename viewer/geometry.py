@@ -63,12 +63,15 @@ def disc_plane(atlas: Atlas, disc: str) -> tuple[np.ndarray, np.ndarray]:
     return 0.5 * (a + b), chord / np.linalg.norm(chord)
 
 
-def spine_levels(points: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
+def spine_levels(points: np.ndarray, spine: Mapping[str, np.ndarray], *, nearest_chord: bool = False) -> np.ndarray:
     """Continuous level coordinate (C1 = 0 ... S1 = 24) of points, from the spine landmarks alone.
 
     The fallback for meshes without per-vertex ``segment`` data (a user's own mesh): each point is
     placed between the two neighbouring landmarks by its projection on the chord between them,
-    using the landmark whose plane (perpendicular to the local chord) it lies beyond.
+    using the landmark whose plane (perpendicular to the local chord) it lies beyond. A point on no
+    chord's span (in the wedge between two chords on the convex side of the curve, e.g. psoas in
+    front of the lordotic lumbar spine) takes the first or last chord, or with ``nearest_chord``
+    the chord it lies nearest beyond the end of.
 
     Parameters
     ----------
@@ -95,8 +98,11 @@ def spine_levels(points: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndar
     # Fraction along each chord; the right chord is the one whose fraction falls in [0, 1].
     frac = np.einsum("kj,nkj->nk", axes, p[:, None, :] - centres[None, :-1, :]) / lengths[None, :]
     inside = (frac >= 0.0) & (frac <= 1.0)
-    chosen = np.where(inside.any(axis=1), np.argmax(inside, axis=1),
-                      np.where(frac[:, 0] < 0.0, 0, len(chords) - 1))
+    if nearest_chord:
+        outside = np.argmin(np.maximum(-frac, frac - 1.0), axis=1)
+    else:
+        outside = np.where(frac[:, 0] < 0.0, 0, len(chords) - 1)
+    chosen = np.where(inside.any(axis=1), np.argmax(inside, axis=1), outside)
     f = np.clip(frac[np.arange(len(p)), chosen], 0.0, 1.0)
     return index[chosen] + f * (index[chosen + 1] - index[chosen])
 

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from viewer.atlas import MeshData
+from viewer.geometry import spine_levels
 from viewer.levels import VERTEBRAE
 from viewer.measure import cross_sectional_area
 
@@ -172,21 +173,9 @@ def spine_point(levels: np.ndarray, spine: Mapping[str, np.ndarray]) -> tuple[np
 def level_coordinates(points: np.ndarray, spine: Mapping[str, np.ndarray]) -> np.ndarray:
     """Level coordinate (C1 = 0 ... S1 = 24) of points, (n,), for the per-vertex ``segment`` data.
 
-    As :func:`viewer.measure.spine_levels`, except that a point lying on no chord's span (in the
-    wedge between two chords on the convex side of the curve, e.g. psoas in front of the lordotic
-    lumbar spine) takes the nearest chord rather than the end of the spine.
+    A point in front of the lordosis, between two chords, takes the nearer chord.
     """
-    index, centres = _centres(spine)
-    chords = np.diff(centres, axis=0)
-    lengths = np.linalg.norm(chords, axis=1)
-    axes = chords / lengths[:, None]
-    p = np.asarray(points, dtype=float).reshape(-1, 3)
-    frac = np.einsum("kj,nkj->nk", axes, p[:, None, :] - centres[None, :-1, :]) / lengths[None, :]
-    inside = (frac >= 0.0) & (frac <= 1.0)
-    outside = np.maximum(-frac, frac - 1.0)
-    chosen = np.where(inside.any(axis=1), np.argmax(inside, axis=1), np.argmin(outside, axis=1))
-    f = np.clip(frac[np.arange(len(p)), chosen], 0.0, 1.0)
-    return index[chosen] + f * (index[chosen + 1] - index[chosen])
+    return spine_levels(points, spine, nearest_chord=True)
 
 
 def make_frame(spine: Mapping[str, np.ndarray]) -> Frame:
