@@ -346,3 +346,15 @@ def test_erector_spinae_wider_than_deep_behind_the_transverse_processes(atlas: A
         # (At L4-L5 the iliac crests of this body make it as deep as wide, 48 x 49 mm: docs/atlas.md.)
         assert width > 1.3 * depth, f"{level} {side}: erector spinae {width:.0f} mm wide, {depth:.0f} mm deep"
         assert es[:, 1].mean() < tp_y, f"{level} {side}: erector spinae not behind the transverse processes"
+
+
+def test_section_names_no_muscle_the_plane_only_grazes(atlas: Atlas) -> None:
+    """At L5-S1 the plane grazes gluteus maximus (under 0.3 cm²): drawn, but no label points at a speck."""
+    from viewer.figures.section import MIN_LABELLED_CM2, section_drawing
+
+    drawing = section_drawing(SceneModel(atlas), "L5-S1")
+    drawn = {part.key for part in drawing.parts if part.kind == "muscle"}
+    labelled = {label.key for label in drawing.labels}
+    assert "gluteus_maximus/left" in drawn and "gluteus_maximus/left" not in labelled
+    assert all(label.csa_cm2 >= MIN_LABELLED_CM2 for label in drawing.labels)
+    assert {"multifidus/left", "longissimus/right", "psoas_major/left"} <= labelled

@@ -156,6 +156,10 @@ def csa_text(name: str, csa_cm2: float, fat_percent: float = 0.0) -> str:
     return f"{text}, fat {fat_percent:.0f}%" if fat_percent >= 0.5 else text
 
 
+#: Smallest cut (cm²) labelled by default: a muscle whose edge the plane merely grazes is drawn, not named.
+MIN_LABELLED_CM2 = 0.3
+
+
 def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...] | None = None,
                     style: str = "diagram", heading: str = "") -> SectionDrawing:
     """The parts and CSA labels of the slice at ``disc`` for the model as displayed.
@@ -202,7 +206,9 @@ def section_drawing(model: SceneModel, disc: str, label_muscles: tuple[str, ...]
             colour = shown[0].colour if wasting else model.colour(shown[0].id)
             parts.append(SectionPart(key, shown[0].name, "muscle", colour,
                                      tuple(to_slice(loop, origin, axes) for loop in loops), boundary, fat))
-            if label_muscles is None or muscle in label_muscles:
+            # A muscle the plane only grazes (its edge, under MIN_LABELLED_CM2) gets no label unless asked for.
+            grazed = label_muscles is None and not wasting and csa_by_side[side] < MIN_LABELLED_CM2
+            if (label_muscles is None or muscle in label_muscles) and not grazed:
                 # The fat is named when it was asked for; fat that only fills the vacated space is
                 # what the picture and the lost area already say.
                 asked = wasting and params.fat > 0.0 and params.fat_at(disc_position(disc), SIDE_NAMES.index(side)) > 0
