@@ -74,15 +74,18 @@ ES_ASPECT = 1.7
 ILIAC_SLOPE = 1.5
 #: The back of the paraspinal mass curves forward laterally: the limit moves this much (mm) forward per mm² of |x|.
 BACK_CURVATURE = 0.0022
-#: Muscles reach this far (mm) behind the spinous tips, no farther (the flat back of an axial MRI), by
-#: level coordinate: from L5 down the short L5 spinous process and the median sacral crest lie in a
-#: furrow between the paraspinal masses, which bulge farther behind them.
-BACK_MARGIN_MM = ((18.0, 9.0), (18.8, 14.0), (19.5, 16.0), (20.5, 13.0), (21.5, 10.0), (22.0, 10.0), (23.0, 13.0), (23.5, 18.0))
-#: Latissimus dorsi's lumbar aponeurosis (BodyParts3D lays it on the lower lumbar spinous tips, leaving
-#: the erector spinae no room at L4-S1) is moved this far (mm) backward, by level coordinate, ...
-ROOM_MM = ((18.0, 0.0), (18.8, 6.0), (19.5, 9.0), (20.5, 6.0), (21.5, 3.0), (22.0, 4.0), (23.0, 10.0), (23.5, 13.0), (24.0, 13.0), (25.0, 7.0), (26.0, 0.0))
+#: Muscles reach this far (mm) behind the spinous tips, no farther, by level coordinate: the spinous
+#: processes lie in a furrow between the paraspinal masses, deepest at L1-L2 and from L5 down (the
+#: short L5 spinous process and the median sacral crest), following the room made below.
+BACK_MARGIN_MM = ((18.0, 9.0), (18.8, 14.0), (19.5, 16.0), (20.5, 13.0), (21.5, 10.0), (22.0, 10.0),
+                  (23.0, 13.0), (23.5, 18.0))
+#: BodyParts3D lays latissimus dorsi's lumbar aponeurosis and serratus posterior inferior close over
+#: the lumbar spinous tips, leaving the erector spinae too little room (none at L5-S1); they are moved
+#: this far (mm) backward, by level coordinate, ...
+ROOM_MM = ((18.0, 0.0), (18.8, 6.0), (19.5, 9.0), (20.5, 6.0), (21.5, 3.0), (22.0, 4.0), (23.0, 10.0),
+           (23.5, 13.0), (24.0, 13.0), (25.0, 7.0), (26.0, 0.0))
 MOVED_PREFIXES = ("latissimus_dorsi", "serratus_posterior_inferior")
-#: ... over its medial part: fully from this |x| (mm) outward, tapering to nothing at the midline
+#: ... over their medial part: fully from this |x| (mm) outward, tapering to nothing at the midline
 #: (where it attaches to the spinous processes) and at ROOM_LATERAL_MM (the iliac crest and flank).
 ROOM_MEDIAL_MM, ROOM_LATERAL_MM = 22.0, 110.0
 #: Half-thickness (mm) of the interspinous/supraspinous ligament sheet on the midline.
@@ -260,7 +263,8 @@ def bone_stack(frame: Frame, bones: Mapping[str, MeshData],
 
 # -- growing the muscles plane by plane ----------------------------------------------------------------
 def _interp(table: tuple[tuple[float, float], ...], levels: np.ndarray, below: bool = False) -> np.ndarray:
-    """Table interpolated at levels: its first value above the table, 0 (or, with ``below``, its last) below."""
+    """``table`` (level, value) at ``levels``: its first value cranial to it; caudal to it 0, or its last value
+    with ``below``."""
     x, y = np.array(table).T
     return np.interp(levels, x, y, left=y[0], right=y[-1] if below else 0.0)
 
@@ -587,7 +591,8 @@ def rebuild_lumbar(bones: Mapping[str, MeshData], muscles: Mapping[str, MeshData
         Replacements for ``multifidus_*``, ``longissimus_thoracis_*``, ``iliocostalis_lumborum_*``,
         ``quadratus_lumborum_*``, ``psoas_major_*`` and carved deep muscles (``spinalis``,
         ``semispinalis``, ``rotatores``, ``interspinales``, ``intertransversarii`` ids that reach the
-        lumbar midline), and new meshes ``thoracolumbar_fascia`` and ``interspinous_ligament``. The
+        lumbar midline), ``latissimus_dorsi_*`` and ``serratus_posterior_inferior_*`` moved back to make
+        room (:func:`make_room`), and new meshes ``thoracolumbar_fascia`` and ``interspinous_ligament``. The
         multifidus meshes carry per-vertex ``segment`` (float32) and ``side`` (int32) data.
     """
     frame = make_frame(spine)
@@ -614,7 +619,7 @@ def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
 
 
 def make_room(muscles: Mapping[str, MeshData], frame: Frame, spine: Mapping[str, np.ndarray]) -> dict[str, MeshData]:
-    """Latissimus dorsi meshes with their lower lumbar aponeurosis moved backward (:data:`ROOM_MM`).
+    """Latissimus dorsi and serratus posterior inferior moved backward over the lumbar spine (:data:`ROOM_MM`).
 
     The displacement is smooth and the same through the sheet's thickness, so the sheet stays
     closed and keeps its thickness; it stays on the spinous processes at the midline and on the
