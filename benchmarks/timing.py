@@ -37,7 +37,8 @@ def report(name: str, results: dict[str, dict[str, float]], out: Path | None) ->
     print(f"{name} (median wall times; ratio = subject / baseline on this machine, this run)")
     for key, entry in results.items():
         print(f"  {key:<44} {entry['subject_s'] * 1e3:9.1f} ms vs {entry['baseline_s'] * 1e3:9.1f} ms  "
-              f"ratio {entry['ratio']:5.2f}  {goal_text(entry)}")
+              f"ratio {entry['ratio']:5.2f}  {goal_text(entry)}"
+              + (f"  (CPU time ratio {entry['cpu_ratio']:.2f})" if "cpu_ratio" in entry else ""))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"benchmark": name, "python": sys.version.split()[0], "machine": machine(),
