@@ -67,6 +67,8 @@ def goal_text(entry: dict[str, float]) -> str:
         text = f"{entry['fps']:5.1f} fps, goal >= {entry['goal_fps']:g} fps"
     elif "goal_seconds" in entry:
         text = f"goal <= {entry['goal_seconds']:g} s"
+    elif "fps" in entry:
+        return f"{entry['fps']:5.1f} fps (reference, no goal)"
     else:
         return ""
     return f"{text}: {'met' if entry['met'] else 'NOT met'}"

@@ -145,6 +145,10 @@ class Atlas:
         mesh = self.meshes[structure_id]
         return self.cache.derived(mesh.digest, "normals", lambda: vertex_normals(mesh.vertices, mesh.faces))
 
+    def is_closed(self, structure_id: str) -> bool:
+        """Whether a structure's mesh is a closed surface (every edge shared by two triangles; cached)."""
+        return _cached_open_edges(self.cache, self.meshes[structure_id]) == 0
+
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
 
@@ -345,7 +349,7 @@ def _ply_vertex_properties(metadata: Mapping[str, Any], n_vertices: int) -> dict
     }
 
 
-def _open_edges(faces: np.ndarray, n_vertices: int) -> int:
+def open_edges(faces: np.ndarray, n_vertices: int) -> int:
     """How many edges of a triangle mesh are not shared by exactly two triangles (0 for a closed surface)."""
     kind = np.int32 if n_vertices * n_vertices < 2**31 else np.int64  # int32 sorts twice as fast
     first = faces.astype(kind, copy=False).ravel()
@@ -356,6 +360,10 @@ def _open_edges(faces: np.ndarray, n_vertices: int) -> int:
         return 0
     _, counts = np.unique(keys, return_counts=True)
     return int(np.count_nonzero(counts != 2))
+
+
+def _cached_open_edges(cache: MeshCache, mesh: MeshData) -> int:
+    return int(cache.derived(mesh.digest, "open_edges", lambda: np.array(open_edges(mesh.faces, len(mesh.vertices)))))
 
 
 def _not_a_file(path: Path) -> str:
@@ -589,10 +597,9 @@ class _Validator:
             if structure.kind != "muscle":
                 continue  # bones may be open; muscles are measured, so they must be closed solids
             size = np.ptp(mesh.vertices, axis=0)
-            open_edges = int(self.cache.derived(mesh.digest, "open_edges",
-                                                lambda m=mesh: np.array(_open_edges(m.faces, len(m.vertices)))))
-            if open_edges:
-                self.fail(where, f"{relative!r} is not a closed surface ({open_edges} edges are not shared by "
+            open_count = _cached_open_edges(self.cache, mesh)
+            if open_count:
+                self.fail(where, f"{relative!r} is not a closed surface ({open_count} edges are not shared by "
                                  "exactly two triangles): a muscle must be a closed solid so that its "
                                  "cross-sections and volume can be measured")
             elif float(size.max()) < MIN_MUSCLE_MM or float(size.min()) < MIN_THICKNESS_MM:
