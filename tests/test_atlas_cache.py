@@ -88,3 +88,12 @@ def test_pictures_are_identical_with_and_without_the_cache(tmp_path):
     warm = render_image(_lumbar(load_atlas(atlas_dir)), (200, 260), view="posterior")
     assert np.array_equal(cold, warm)
     assert (cold != 255).any()
+
+
+def test_an_unwritable_cache_folder_only_makes_loading_slower(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would be")
+    cache = MeshCache(blocker / "atlases" / "x.npz")
+    value = cache.derived("abc", "normals", lambda: np.ones(3))
+    cache.save()  # no error
+    assert np.array_equal(value, np.ones(3)) and not (blocker / "atlases").exists()

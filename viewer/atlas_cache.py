@@ -102,14 +102,14 @@ class MeshCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(suffix=".npz", dir=self.path.parent)
+        except OSError:
+            return
+        try:
             with os.fdopen(handle, "wb") as stream:
                 np.savez(stream, **keep)
-            os.replace(temporary, self.path)
+            os.replace(temporary, self.path)  # readers see the old file or the new one, never half
         except OSError:
-            try:
-                os.unlink(temporary)
-            except (OSError, UnboundLocalError):
-                pass
+            Path(temporary).unlink(missing_ok=True)
 
     def _stored_entries(self) -> dict[str, np.ndarray]:
         if self._stored is None:
