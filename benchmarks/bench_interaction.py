@@ -7,6 +7,8 @@
 (b) translucent frame (superficial layer at 0.5) / opaque frame, both while turning;
 (c) the first step of the atrophy amount slider once the viewer has opened (its calibration
     warmed in the background), against a plain render of the window;
+(d) for reference, a drag frame of the same window with every layer hidden: what Qt, the X server
+    and the interactor cost a frame before anything is drawn (the ceiling of the frame rate).
 Goals (issue 13): >= 20 fps built-in, >= 15 fps imported-size, translucent <= 1.5x opaque,
 first atrophy drag <= 0.3 s.
 
@@ -112,8 +114,10 @@ def size_view(app, window, widget) -> None:
     app.processEvents()
 
 
-def viewer_fps(app, atlas_dir: Path | None, translucent: bool = False) -> tuple[float, float, int]:
-    """Seconds per frame of dragging Dorsum's window, renders per move, and the triangle count."""
+def viewer_fps(app, atlas_dir: Path | None, translucent: bool = False,
+               empty: bool = False) -> tuple[float, float, int]:
+    """Seconds per frame of dragging Dorsum's window, renders per move, and the triangle count
+    (``empty``: with every layer hidden)."""
     from viewer.app.window import MainWindow
     from viewer.atlas import load_atlas
     from viewer.model import SceneModel
@@ -126,6 +130,10 @@ def viewer_fps(app, atlas_dir: Path | None, translucent: bool = False) -> tuple[
     window.warmer.wait(120)
     if translucent:
         model.set_opacity(atlas.layer_names[0], 0.5)
+    if empty:
+        with model.batch():
+            for layer in atlas.layer_names:
+                model.set_layer_visible(layer, False)
     window.render_scheduler.render_now()
     seconds, renders = drag(app, window.plotter.interactor)
     triangles = sum(m.n_triangles for m in atlas.meshes.values())
@@ -206,6 +214,8 @@ def main() -> None:
                                                                           goal_fps=20, renders_per_move=renders)
         translucent, _, _ = viewer_fps(app, args.atlas, translucent=True)
         results["drag frame, translucent / opaque"] = row(translucent, built_in, goal_ratio=1.5)
+        empty, _, _ = viewer_fps(app, args.atlas, empty=True)
+        results["drag frame, nothing shown / built-in (reference)"] = row(empty, built_in, fps=1.0 / empty)
         with tempfile.TemporaryDirectory() as folder:
             big = synthetic_atlas(Path(folder) / "atlas")
             seconds, renders, triangles = viewer_fps(app, big)

@@ -14,6 +14,8 @@ Run: ``python benchmarks/bench_startup.py [--atlas DIR] [--out results/startup.j
 from __future__ import annotations
 
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,10 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).parent), str(ROOT)]
-from timing import benchmark_args, median_seconds, report, row, start_xvfb  # noqa: E402
+from timing import benchmark_args, report, row, start_xvfb  # noqa: E402
 
 SIZE = (1600, 1000)
 REPEATS = 3
+#: Cold shots: the three commands run in turn, this many rounds after one untimed round, so that a
+#: change of load on a shared machine affects all three alike.
+SHOT_ROUNDS = 5
 
 VEDO_SHOT = """
 import sys, glob
@@ -86,36 +91,55 @@ app.exec()
 """
 
 
-def process_seconds(argv: list[str], env: dict[str, str] | None = None) -> float:
-    def run() -> None:
-        subprocess.run(argv, check=True, capture_output=True, cwd=ROOT, env=env)
-    return median_seconds(run, repeats=REPEATS, warmup=1)
+def interleaved_process_seconds(commands: dict[str, list[str]],
+                                rounds: int = SHOT_ROUNDS) -> dict[str, tuple[float, float]]:
+    """Median wall time and median CPU time (user + system, all threads) of each command, run in
+    turn (round robin) after one untimed round. CPU time varies far less with the load of a shared
+    machine than wall time does."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for round_number in range(rounds + 1):
+        for name, argv in commands.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True, cwd=ROOT)
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            if round_number:
+                times[name].append((wall, cpu))
+    return {name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+            for name, values in times.items()}
 
 
 def cold_shot(atlas: Path) -> dict[str, dict[str, float]]:
     size = list(SIZE)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        dorsum = process_seconds([sys.executable, "-m", "viewer.cli", "shot", "--atlas", str(atlas), "--overwrite",
-                                  "--size", f"{SIZE[0]}x{SIZE[1]}", "--out", str(out / "dorsum.png")])
-        vedo = process_seconds([sys.executable, "-c", VEDO_SHOT.format(size=tuple(size)), str(atlas),
-                                str(out / "vedo.png")])
-        bare = process_seconds([sys.executable, "-c", PYVISTA_SHOT.format(size=size), str(atlas),
-                                str(out / "pyvista.png")])
-    return {"cold start: dorsum shot / vedo script": row(dorsum, vedo, goal_ratio=0.9),
-            "cold start: dorsum shot / bare pyvista script": row(dorsum, bare, goal_ratio=1.1)}
+        seconds = interleaved_process_seconds({
+            "dorsum": [sys.executable, "-m", "viewer.cli", "shot", "--atlas", str(atlas), "--overwrite",
+                       "--size", f"{SIZE[0]}x{SIZE[1]}", "--out", str(out / "dorsum.png")],
+            "vedo": [sys.executable, "-c", VEDO_SHOT.format(size=tuple(size)), str(atlas), str(out / "vedo.png")],
+            "bare": [sys.executable, "-c", PYVISTA_SHOT.format(size=size), str(atlas), str(out / "pyvista.png")],
+        })
+    (dorsum, dorsum_cpu), (vedo, vedo_cpu), (bare, bare_cpu) = seconds["dorsum"], seconds["vedo"], seconds["bare"]
+    return {"cold start: dorsum shot / vedo script": row(dorsum, vedo, goal_ratio=0.9, cpu_ratio=dorsum_cpu / vedo_cpu),
+            "cold start: dorsum shot / bare pyvista script": row(dorsum, bare, goal_ratio=1.1,
+                                                                 cpu_ratio=dorsum_cpu / bare_cpu)}
 
 
-def first_frame_seconds(script: str, args: list[str]) -> float:
+def first_frame_seconds(scripts: dict[str, tuple[str, list[str]]]) -> dict[str, float]:
+    """Median seconds from process start to the first frame of each script, run in turn."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("VTK_DEFAULT_OPENGL_WINDOW", None)
-    times = []
-    for _ in range(REPEATS + 1):
-        start = time.monotonic()
-        result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
-                                cwd=ROOT, timeout=300)
-        times.append(float(result.stdout.strip().splitlines()[-1]) - start)
-    return sorted(times[1:])[len(times[1:]) // 2]
+    times: dict[str, list[float]] = {name: [] for name in scripts}
+    for round_number in range(REPEATS + 1):
+        for name, (script, args) in scripts.items():
+            start = time.monotonic()
+            result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                                    env=env, cwd=ROOT, timeout=300)
+            if round_number:
+                times[name].append(float(result.stdout.strip().splitlines()[-1]) - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def first_frame(atlas: Path) -> dict[str, dict[str, float]]:
@@ -124,8 +148,9 @@ def first_frame(atlas: Path) -> dict[str, dict[str, float]]:
     triangles = sum(m.n_triangles for m in load_atlas(atlas).meshes.values())
     server = start_xvfb() if not os.environ.get("DISPLAY") else None
     try:
-        dorsum = first_frame_seconds(DORSUM_VIEW, ["--atlas", str(atlas)])
-        bare = first_frame_seconds(BARE_VIEW, [str(triangles)])
+        seconds = first_frame_seconds({"dorsum": (DORSUM_VIEW, ["--atlas", str(atlas)]),
+                                       "bare": (BARE_VIEW, [str(triangles)])})
+        dorsum, bare = seconds["dorsum"], seconds["bare"]
     finally:
         if server is not None:
             server.terminate()

@@ -37,7 +37,8 @@ def report(name: str, results: dict[str, dict[str, float]], out: Path | None) ->
     print(f"{name} (median wall times; ratio = subject / baseline on this machine, this run)")
     for key, entry in results.items():
         print(f"  {key:<44} {entry['subject_s'] * 1e3:9.1f} ms vs {entry['baseline_s'] * 1e3:9.1f} ms  "
-              f"ratio {entry['ratio']:5.2f}  {goal_text(entry)}")
+              f"ratio {entry['ratio']:5.2f}  {goal_text(entry)}"
+              + (f"  (CPU time ratio {entry['cpu_ratio']:.2f})" if "cpu_ratio" in entry else ""))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"benchmark": name, "python": sys.version.split()[0], "machine": machine(),
@@ -66,6 +67,8 @@ def goal_text(entry: dict[str, float]) -> str:
         text = f"{entry['fps']:5.1f} fps, goal >= {entry['goal_fps']:g} fps"
     elif "goal_seconds" in entry:
         text = f"goal <= {entry['goal_seconds']:g} s"
+    elif "fps" in entry:
+        return f"{entry['fps']:5.1f} fps (reference, no goal)"
     else:
         return ""
     return f"{text}: {'met' if entry['met'] else 'NOT met'}"

@@ -39,11 +39,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own empty data and config folders: no test reads or writes the real
-    user's installed atlases or default-atlas setting."""
+    """Every test gets its own empty data, config and cache folders: no test reads or writes the real
+    user's installed atlases, default-atlas setting or cached atlas arrays."""
     home = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     return home
 
 

@@ -73,3 +73,24 @@ def test_the_coarse_surface_shows_the_current_shape_and_fat(lumbar):
     assert fat[:, 125:].sum() > 100 and fat[:, :115].sum() == 0
     coarse = renderer.actor("multifidus_right").GetMapper().GetInput()
     assert np.allclose(np.asarray(coarse.GetPoints().GetData()), model.vertices("multifidus_right"))
+
+
+def test_back_faces_of_closed_opaque_surfaces_are_skipped_only_while_moving(real_atlas):
+    model = SceneModel(real_atlas)
+    model.set_opacity("multifidus_left", 0.5)
+    plotter = offscreen_plotter((64, 64))
+    renderer = SceneRenderer(plotter, model)
+    try:
+        open_bone = next(s.id for s in real_atlas.structures if not real_atlas.is_closed(s.id))
+        culling = {sid: lambda sid=sid: bool(renderer.actor(sid).GetProperty().GetBackfaceCulling())
+                   for sid in ("multifidus_right", "multifidus_left", open_bone)}
+        assert not any(check() for check in culling.values())
+        renderer.set_moving(True)
+        # Closed and opaque: culled; see-through (its inside shows) or open (a hole would show it): drawn whole.
+        assert {sid: check() for sid, check in culling.items()} == {
+            "multifidus_right": True, "multifidus_left": False, open_bone: False}
+        renderer.set_moving(False)
+        assert not any(check() for check in culling.values())
+    finally:
+        renderer.close()
+        plotter.close()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from viewer.atlas_cache import MeshCache, cache_file, file_digest
 from viewer.errors import AtlasError
 from viewer.levels import VERTEBRAE
 
@@ -88,11 +89,14 @@ class MeshData:
     vertices : (n, 3) float64 array, mm in the atlas frame.
     faces : (m, 3) int64 array of vertex indices.
     point_data : mapping of name to (n,) array of per-vertex data (e.g. ``segment``, ``side``).
+    digest : SHA-256 of the file the mesh was read from ("" for a mesh made in memory); the key of
+        what :class:`~viewer.atlas_cache.MeshCache` keeps for it.
     """
 
     vertices: np.ndarray
     faces: np.ndarray
     point_data: Mapping[str, np.ndarray] = field(default_factory=dict)
+    digest: str = ""
 
     @property
     def n_triangles(self) -> int:
@@ -131,6 +135,19 @@ class Atlas:
     structures: tuple[Structure, ...]
     spine: Mapping[str, np.ndarray]
     meshes: Mapping[str, MeshData]
+    #: Normals, checks and levels of detail of the mesh files, kept between runs.
+    cache: MeshCache = field(default_factory=MeshCache, repr=False)
+
+    def normals(self, structure_id: str) -> np.ndarray:
+        """(n, 3) float32 unit vertex normals of a structure's healthy mesh (cached between runs)."""
+        from viewer.atlas_cache import vertex_normals
+
+        mesh = self.meshes[structure_id]
+        return self.cache.derived(mesh.digest, "normals", lambda: vertex_normals(mesh.vertices, mesh.faces))
+
+    def is_closed(self, structure_id: str) -> bool:
+        """Whether a structure's mesh is a closed surface (every edge shared by two triangles; cached)."""
+        return _cached_open_edges(self.cache, self.meshes[structure_id]) == 0
 
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
@@ -216,7 +233,9 @@ def load_atlas(folder: str | Path | None = None) -> Atlas:
         data = tomllib.loads(manifest.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AtlasError([f"{MANIFEST}: not valid TOML: {exc}"]) from None
-    return _Validator(root.resolve()).atlas(data)
+    atlas = _Validator(root.resolve(), MeshCache(cache_file(root))).atlas(data)
+    atlas.cache.save()
+    return atlas
 
 
 def read_mesh(path: Path) -> MeshData:
@@ -227,14 +246,19 @@ def read_mesh(path: Path) -> MeshData:
     alone costs a cold start about half a second.
     Raises ``ValueError`` with a short reason when the file cannot be read as a triangle mesh.
     """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot be read as a mesh ({exc.strerror or exc})") from None
+    mesh = None
     if path.suffix.lower() == ".ply":
         try:
-            mesh = _read_binary_ply(path)
-        except (OSError, ValueError, KeyError, IndexError):
+            mesh = _read_binary_ply(data)
+        except (ValueError, KeyError, IndexError):
             mesh = None  # let trimesh try, and word the error
-        if mesh is not None:
-            return mesh
-    return _read_with_trimesh(path)
+    if mesh is None:
+        mesh = _read_with_trimesh(path)
+    return replace(mesh, digest=file_digest(data))
 
 
 def _read_with_trimesh(path: Path) -> MeshData:
@@ -260,9 +284,10 @@ _PLY_TYPES = {
 _PLY_SKIP = {"x", "y", "z", "nx", "ny", "nz", "red", "green", "blue", "alpha"}
 
 
-def _read_binary_ply(path: Path) -> MeshData | None:
-    """A binary PLY of scalar vertex properties and triangles, or None for any other kind of PLY."""
-    data = path.read_bytes()
+def _read_binary_ply(source: bytes | Path) -> MeshData | None:
+    """A binary PLY (a file or its bytes) of scalar vertex properties and triangles, or None for any
+    other kind of PLY."""
+    data = source if isinstance(source, bytes) else source.read_bytes()
     end = data.find(b"end_header")
     if not data.startswith(b"ply") or end < 0:
         return None
@@ -324,7 +349,7 @@ def _ply_vertex_properties(metadata: Mapping[str, Any], n_vertices: int) -> dict
     }
 
 
-def _open_edges(faces: np.ndarray, n_vertices: int) -> int:
+def open_edges(faces: np.ndarray, n_vertices: int) -> int:
     """How many edges of a triangle mesh are not shared by exactly two triangles (0 for a closed surface)."""
     kind = np.int32 if n_vertices * n_vertices < 2**31 else np.int64  # int32 sorts twice as fast
     first = faces.astype(kind, copy=False).ravel()
@@ -335,6 +360,10 @@ def _open_edges(faces: np.ndarray, n_vertices: int) -> int:
         return 0
     _, counts = np.unique(keys, return_counts=True)
     return int(np.count_nonzero(counts != 2))
+
+
+def _cached_open_edges(cache: MeshCache, mesh: MeshData) -> int:
+    return int(cache.derived(mesh.digest, "open_edges", lambda: np.array(open_edges(mesh.faces, len(mesh.vertices)))))
 
 
 def _not_a_file(path: Path) -> str:
@@ -357,8 +386,9 @@ def _not_a_file(path: Path) -> str:
 class _Validator:
     """Collects every problem in a manifest, then builds the :class:`Atlas` or raises."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cache: MeshCache):
         self.root = root
+        self.cache = cache
         self.problems: list[str] = []
 
     def fail(self, where: str, message: str) -> None:
@@ -400,6 +430,7 @@ class _Validator:
             structures=tuple(s for s in structures if s is not None),
             spine=MappingProxyType(spine),
             meshes=MappingProxyType(meshes),  # type: ignore[arg-type]
+            cache=self.cache,
         )
 
     # -- generic checks ------------------------------------------------------------------------
@@ -566,9 +597,9 @@ class _Validator:
             if structure.kind != "muscle":
                 continue  # bones may be open; muscles are measured, so they must be closed solids
             size = np.ptp(mesh.vertices, axis=0)
-            open_edges = _open_edges(mesh.faces, len(mesh.vertices))
-            if open_edges:
-                self.fail(where, f"{relative!r} is not a closed surface ({open_edges} edges are not shared by "
+            open_count = _cached_open_edges(self.cache, mesh)
+            if open_count:
+                self.fail(where, f"{relative!r} is not a closed surface ({open_count} edges are not shared by "
                                  "exactly two triangles): a muscle must be a closed solid so that its "
                                  "cross-sections and volume can be measured")
             elif float(size.max()) < MIN_MUSCLE_MM or float(size.min()) < MIN_THICKNESS_MM:

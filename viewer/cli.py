@@ -22,23 +22,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``dorsum`` parser; with ``command`` (a known one), only that subcommand is registered, so a
+    run imports only its own command module."""
     parser = _Parser(prog="dorsum", description="The muscles of the back in 3D, layer by layer, "
                      "and what multifidus atrophy looks like.")
     parser.add_argument("--version", action="version", version=f"dorsum {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    for name in (command,) if command in COMMAND_MODULES else COMMAND_MODULES:
         importlib.import_module(f"viewer.commands.{name}").register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for user errors)."""
-    parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     if not words or (words[0].startswith("-") and words[0] not in ("-h", "--help", "--version")):
         words = ["view", *words]  # plain `dorsum [view options]` opens the viewer
-    args = parser.parse_args(words)
+    args = build_parser(words[0]).parse_args(words)
     prefer_headless_vtk()
     try:
         return int(args.run(args) or 0)

@@ -347,7 +347,9 @@ def png_bytes_writer(pixels: np.ndarray, parameters: Mapping[str, Any] | None = 
             info.add_text(PNG_PARAMETERS_KEY, json.dumps(parameters, sort_keys=True))
         image = Image.fromarray(np.ascontiguousarray(pixels))
         extra = {"dpi": (dpi, dpi)} if dpi is not None else {}
-        image.save(target, format="PNG", pnginfo=info, **extra)
+        # zlib level 3 instead of 6: the same pixels (PNG is lossless), about half the time for files
+        # about 15% larger.
+        image.save(target, format="PNG", pnginfo=info, compress_level=3, **extra)
 
     return write
 

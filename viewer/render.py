@@ -10,8 +10,9 @@ renders exactly once); a window (pyvistaqt) is re-rendered on every change.
 
 While the user turns the camera (:meth:`SceneRenderer.set_moving`), each large structure is drawn
 from a level of detail (:mod:`viewer.lod`): a quarter of its triangles over the same points,
-normals and colours, so nothing but the fineness of the surface changes, and translucent layers
-blend without depth peeling; full detail returns as soon as the camera stops. Pictures never use it.
+normals and colours, so nothing but the fineness of the surface changes; translucent layers
+blend without depth peeling, and the back faces of closed opaque surfaces are not drawn. Full
+detail returns as soon as the camera stops. Pictures never use it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyvista as pv
 from vtkmodules.vtkCommonDataModel import vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkPolyDataMapper
 
+from viewer.atlas_cache import vertex_normals
 from viewer.checks import parse_colour
 from viewer.display import prefer_headless_vtk
 from viewer.lod import coarse_faces
@@ -68,21 +70,6 @@ class Camera:
     def as_dict(self) -> dict[str, Any]:
         return {"position": list(self.position), "focal_point": list(self.focal_point),
                 "up": list(self.up), "view_angle": self.view_angle}
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Unit vertex normals, (n, 3) float32, from area-weighted face normals.
-
-    Each vertex sums the (unnormalised) normals of its faces in face order; ``np.bincount`` does
-    this without scipy.sparse, whose import alone costs a cold start about 0.14 s.
-    """
-    a, b, c = (vertices[faces[:, i]] for i in range(3))
-    face_normals = np.cross(b - a, c - a)
-    corners = faces.reshape(-1)
-    normals = np.column_stack([np.bincount(corners, weights=np.repeat(face_normals[:, k], 3),
-                                           minlength=len(vertices)) for k in range(3)])
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
 
 
 def _faces_to_vtk(faces: np.ndarray) -> np.ndarray:
@@ -130,6 +117,7 @@ class SceneRenderer:
         plotter.renderer.SetOcclusionRatio(0.1)
         for structure in model.atlas.structures:
             self._add(structure.id)
+        model.atlas.cache.save()  # the normals, when this atlas had none cached yet
         self._connect()
         self._sync_ghosts(model.atrophy)
         self._sync_skin()
@@ -141,7 +129,8 @@ class SceneRenderer:
         data = self.model.atlas.meshes[sid]
         vertices = self.model.vertices(sid)
         mesh = pv.PolyData(vertices.copy(), _faces_to_vtk(data.faces))
-        mesh.point_data["Normals"] = vertex_normals(vertices, data.faces)
+        # A copy: the mesh shares its arrays with VTK, and geometry changes write into them.
+        mesh.point_data["Normals"] = self._normals(sid, vertices).copy()
         mesh.point_data.active_normals_name = "Normals"
         flat = self.settings.lighting == "flat"
         actor = self.plotter.add_mesh(
@@ -219,7 +208,7 @@ class SceneRenderer:
         for sid in wanted - set(self._ghosts):
             data = self.model.atlas.meshes[sid]
             # A hair outside the healthy surface, so it does not flicker where the muscle kept its shape.
-            normals = vertex_normals(data.vertices, data.faces)
+            normals = atlas.normals(sid)
             ghost = pv.PolyData(data.vertices + GHOST_OFFSET * normals, _faces_to_vtk(data.faces))
             self._ghosts[sid] = self.plotter.add_mesh(ghost, color=GHOST_COLOUR, opacity=GHOST_OPACITY,
                                                       smooth_shading=True, name=f"{sid} (healthy ghost)",
@@ -244,9 +233,15 @@ class SceneRenderer:
             vertices = self.model.vertices(sid)
             mesh = self._meshes[sid]
             mesh.points[:] = vertices
-            mesh.point_data["Normals"][:] = vertex_normals(vertices, self.model.atlas.meshes[sid].faces)
+            mesh.point_data["Normals"][:] = self._normals(sid, vertices)
             mesh.Modified()
         self._render()
+
+    def _normals(self, sid: str, vertices: np.ndarray) -> np.ndarray:
+        atlas = self.model.atlas
+        if vertices is atlas.meshes[sid].vertices:  # healthy: the atlas's own, cached between runs
+            return atlas.normals(sid)
+        return vertex_normals(vertices, atlas.meshes[sid].faces)
 
     def _on_highlight(self, _sid: str | None) -> None:
         for sid in self._actors:
@@ -330,10 +325,15 @@ class SceneRenderer:
         for sid in list(self._meshes):
             if sid not in self._coarse:
                 self._coarse[sid] = self._coarse_faces(sid)
+            self.model.atlas.is_closed(sid)
+        self.model.atlas.cache.save()
 
     def _coarse_faces(self, sid: str) -> np.ndarray:
-        data = self.model.atlas.meshes[sid]
-        return coarse_faces(data.vertices, data.faces, vertex_normals(data.vertices, data.faces))
+        """The level of detail of a structure's healthy mesh (cached between runs with the atlas)."""
+        atlas = self.model.atlas
+        data = atlas.meshes[sid]
+        return atlas.cache.derived(data.digest, "lod",
+                                   lambda: coarse_faces(data.vertices, data.faces, atlas.normals(sid)))
 
     def set_moving(self, moving: bool) -> None:
         """Draw large structures coarse while the camera moves; back to full detail (and render) on stop."""
@@ -345,6 +345,12 @@ class SceneRenderer:
             mapper = self._lod_mapper(sid) if moving else self._full_mapper(sid)
             if mapper is not None and actor.GetMapper() is not mapper:
                 actor.SetMapper(mapper)
+            # The inside of a closed opaque surface is never seen from outside: skipping its back faces
+            # saves about a third of a frame. Only while moving: at a few silhouette pixels the full
+            # picture would not be exactly the same.
+            culled = moving and actor.GetVisibility() and self.model.opacity(sid) >= 1.0 \
+                and self.model.atlas.is_closed(sid)
+            actor.GetProperty().SetBackfaceCulling(bool(culled))
         # Depth peeling (several passes) only while still: moving, translucent layers blend in one pass.
         self._update_depth_peeling()
         if not moving:

@@ -1,0 +1,99 @@
+"""The atlas cache: normals, closure checks and levels of detail kept between runs by mesh-file digest."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from viewer import lod
+from viewer.atlas import default_atlas_dir, load_atlas
+from viewer.atlas_cache import MeshCache, cache_file, vertex_normals
+from viewer.model import SceneModel
+from viewer.render import SceneRenderer, offscreen_plotter, render_image
+
+
+def _lumbar(atlas) -> SceneModel:
+    model = SceneModel(atlas)
+    model.show_only(["multifidus", "skeleton"])
+    return model
+
+
+def test_a_second_load_reads_the_arrays_the_first_computed(tmp_path):
+    atlas_dir = shutil.copytree(default_atlas_dir(), tmp_path / "atlas")
+    first = load_atlas(atlas_dir)
+    plotter = offscreen_plotter((32, 32))
+    renderer = SceneRenderer(plotter, SceneModel(first))
+    renderer.prepare_lod()
+    renderer.close()
+    plotter.close()
+    assert cache_file(atlas_dir).is_file()
+
+    second = load_atlas(atlas_dir)
+    computed: list[str] = []
+    for sid, mesh in second.meshes.items():
+        cached = second.cache.derived(mesh.digest, "normals", lambda s=sid: computed.append(s))
+        assert cached.dtype == np.float32
+        assert np.array_equal(cached, vertex_normals(mesh.vertices, mesh.faces)), sid
+        coarse = second.cache.derived(mesh.digest, "lod", lambda s=sid: computed.append(s))
+        assert np.array_equal(coarse, lod.coarse_faces(mesh.vertices, mesh.faces, cached)), sid
+    assert computed == []  # every array came from the file
+
+
+def test_an_edited_mesh_file_misses_the_cache(tmp_path):
+    atlas_dir = shutil.copytree(default_atlas_dir(), tmp_path / "atlas")
+    before = load_atlas(atlas_dir)
+    sid = "multifidus_right"
+    old_normals = before.normals(sid).copy()
+    before.cache.save()
+    # Mirror the muscle's mesh file in place: same header and size, different bytes.
+    path = before.structure(sid).mesh
+    other = before.structure("multifidus_left").mesh
+    shutil.copyfile(other, path)
+    after = load_atlas(atlas_dir)
+    mesh = after.meshes[sid]
+    assert mesh.digest != before.meshes[sid].digest
+    assert np.array_equal(after.normals(sid), vertex_normals(mesh.vertices, mesh.faces))
+    assert not np.array_equal(after.normals(sid), old_normals)
+    after.cache.save()
+    with np.load(cache_file(atlas_dir)) as stored:
+        digests = {name.split(".", 1)[0] for name in stored.files if name != "format"}
+    assert before.meshes[sid].digest not in digests  # the stale entry is dropped
+
+
+def test_a_corrupt_cache_file_is_ignored_and_replaced(tmp_path):
+    atlas_dir = shutil.copytree(default_atlas_dir(), tmp_path / "atlas")
+    path = cache_file(atlas_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a zip file")
+    atlas = load_atlas(atlas_dir)
+    mesh = atlas.meshes["multifidus_right"]
+    assert np.array_equal(atlas.normals("multifidus_right"), vertex_normals(mesh.vertices, mesh.faces))
+    atlas.cache.save()
+    assert MeshCache(path).derived(mesh.digest, "normals", lambda: None) is not None
+
+
+def test_meshes_made_in_memory_are_never_cached():
+    cache = MeshCache(None)
+    calls = []
+    for _ in range(2):
+        cache.derived("", "normals", lambda: calls.append(1) or np.zeros(1))
+    assert len(calls) == 2
+
+
+def test_pictures_are_identical_with_and_without_the_cache(tmp_path):
+    atlas_dir = shutil.copytree(default_atlas_dir(), tmp_path / "atlas")
+    cold = render_image(_lumbar(load_atlas(atlas_dir)), (200, 260), view="posterior")
+    assert cache_file(atlas_dir).is_file()
+    warm = render_image(_lumbar(load_atlas(atlas_dir)), (200, 260), view="posterior")
+    assert np.array_equal(cold, warm)
+    assert (cold != 255).any()
+
+
+def test_an_unwritable_cache_folder_only_makes_loading_slower(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would be")
+    cache = MeshCache(blocker / "atlases" / "x.npz")
+    value = cache.derived("abc", "normals", lambda: np.ones(3))
+    cache.save()  # no error
+    assert np.array_equal(value, np.ones(3)) and not (blocker / "atlases").exists()

@@ -1,0 +1,130 @@
+"""Arrays derived from an atlas's mesh files, kept between runs in the user's cache folder.
+
+Loading an atlas checks that every muscle is closed, drawing it needs vertex normals, and turning
+it in the viewer needs a level of detail (:mod:`viewer.lod`). These depend only on the bytes of a
+mesh file, so each is stored under the SHA-256 digest of the file it came from: an edited mesh
+file has a new digest, misses the cache and is computed afresh, and an entry can never be stale.
+One ``.npz`` per atlas folder lives in ``platformdirs.user_cache_dir("dorsum") / "atlases"``
+(never inside the atlas folder, which may be read-only or part of the installed package).
+Numpy only; no VTK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+#: Bump when the meaning of a stored array changes (so older caches are ignored).
+CACHE_FORMAT = 1
+
+
+def file_digest(data: bytes) -> str:
+    """SHA-256 hex digest of a mesh file's bytes (about 5 ms for 10 MB)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit vertex normals, (n, 3) float32, from area-weighted face normals.
+
+    Each vertex sums the (unnormalised) normals of its faces in face order; ``np.bincount`` does
+    this without scipy.sparse, whose import alone costs a cold start about 0.14 s.
+    """
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    face_normals = np.cross(b - a, c - a)
+    corners = faces.reshape(-1)
+    normals = np.column_stack([np.bincount(corners, weights=np.repeat(face_normals[:, k], 3),
+                                           minlength=len(vertices)) for k in range(3)])
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
+
+
+def cache_file(atlas_root: Path) -> Path:
+    """Where the derived arrays of the atlas in ``atlas_root`` are kept."""
+    import platformdirs  # deferred, as in viewer.atlases
+
+    key = hashlib.sha256(str(Path(atlas_root).resolve()).encode("utf-8")).hexdigest()[:20]
+    return Path(platformdirs.user_cache_dir("dorsum", appauthor=False)) / "atlases" / f"{key}.npz"
+
+
+class MeshCache:
+    """Derived arrays of mesh files, keyed by ``(file digest, kind)``; thread-safe.
+
+    Parameters
+    ----------
+    path : the ``.npz`` file, or None for a cache held in memory only.
+    """
+
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self._entries: dict[str, np.ndarray] = {}
+        self._stored: dict[str, np.ndarray] | None = None  # what the file held, read on first use
+        self._used: set[str] = set()  # digests asked for: entries of other digests are dropped on save
+        self._dirty = False
+        self._lock = threading.RLock()
+
+    def derived(self, digest: str, kind: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The ``kind`` array of the mesh file with ``digest``: from the cache, else ``compute()``.
+
+        An empty ``digest`` (a mesh made in memory, not read from a file) is never cached.
+        """
+        if not digest:
+            return compute()
+        key = f"{digest}.{kind}"
+        with self._lock:
+            self._used.add(digest)
+            value = self._entries.get(key)
+            if value is None:
+                value = self._stored_entries().get(key)
+        if value is None:
+            value = np.asarray(compute())
+            with self._lock:
+                self._entries[key] = value
+                self._dirty = True
+        return value
+
+    def save(self) -> None:
+        """Write the cache file when something new was computed (atomically; errors are ignored:
+        a cache that cannot be written is only slower)."""
+        with self._lock:
+            if not self._dirty or self.path is None:
+                return
+            entries = {**self._stored_entries(), **self._entries}
+            keep = {key: value for key, value in entries.items() if key.split(".", 1)[0] in self._used}
+            self._dirty = False
+        keep["format"] = np.array(CACHE_FORMAT)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(suffix=".npz", dir=self.path.parent)
+        except OSError:
+            return
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, **keep)
+            os.replace(temporary, self.path)  # readers see the old file or the new one, never half
+        except OSError:
+            Path(temporary).unlink(missing_ok=True)
+
+    def _stored_entries(self) -> dict[str, np.ndarray]:
+        if self._stored is None:
+            self._stored = _read_cache_file(self.path)
+        return self._stored
+
+
+def _read_cache_file(path: Path | None) -> dict[str, np.ndarray]:
+    """The arrays of a cache file (all of them: each is needed for one mesh), or {} if unusable."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if "format" not in stored.files or int(stored["format"]) != CACHE_FORMAT:
+                return {}
+            return {name: stored[name] for name in stored.files if name != "format"}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return {}
