@@ -33,11 +33,14 @@ from viewer.checks import check_dpi, check_option, check_range
 from viewer.errors import DorsumError
 from viewer.levels import LUMBAR_DISCS, disc_position
 from viewer.model import SceneModel
+from viewer.notebook import NOTEBOOK_SIZE
 from viewer.scene_options import SceneOptions, apply_scene_options
 from viewer.views import DEFAULT_VIEW, VIEWS
 
 if TYPE_CHECKING:
+    from viewer.notebook import NotebookView
     from viewer.render import Camera
+    from viewer.session import Session
 
 #: Picture size (w, h) in pixels when none is given.
 DEFAULT_SIZE = (1600, 1200)
@@ -106,6 +109,7 @@ class Scene:
         self.camera: Camera | None = None
         self.notes: list[str] = []
         self._options = SceneOptions()
+        self._notebook: NotebookView | None = None
 
     @classmethod
     def of_model(cls, model: SceneModel, options: SceneOptions | None = None,
@@ -120,6 +124,7 @@ class Scene:
         scene.view = scene._options.view or DEFAULT_VIEW
         scene.camera = camera
         scene.notes = []
+        scene._notebook = None
         return scene
 
     # -- what is shown -------------------------------------------------------------------------
@@ -314,32 +319,73 @@ class Scene:
         return export_glb(self.model, out, overwrite=overwrite)
 
     # -- interactive -----------------------------------------------------------------------------
-    def show(self) -> Any:
+    def show(self, *, mode: str = "trame", size: tuple[int, int] = NOTEBOOK_SIZE) -> Any:
         """Show the scene interactively: inline in a Jupyter notebook, else in the desktop viewer.
 
-        In a notebook, the view is interactive with PyVista's trame backend (``pip install
-        'dorsum[notebook]'``) and a static picture otherwise. Outside a notebook the desktop viewer
-        opens and this call returns when its window closes.
+        Parameters
+        ----------
+        mode : {"trame", "server", "client", "html", "static"}
+            In a notebook, how the view is drawn (see :mod:`viewer.notebook`): the interactive modes
+            need PyVista's notebook backend (``pip install 'dorsum[notebook]'``); without it, or with
+            ``"static"``, the cell shows a picture. Ignored outside a notebook.
+        size : (int, int)
+            Width and height of the notebook view, pixels.
+
+        Returns
+        -------
+        widget, IPython.display.Image or int
+            In a notebook, what the cell shows: the trame widget (an ``ipywidgets`` widget whose
+            ``viewer.plotter`` holds one actor per structure, named by its id) or a picture. Outside a
+            notebook, the desktop viewer's exit code once its window closes.
         """
-        if _in_notebook():
-            return self._notebook_view()
+        from viewer.notebook import in_notebook
+
+        if in_notebook():
+            return self.notebook_view(mode=mode, size=size)
+        return self.open_window()
+
+    def notebook_view(self, *, mode: str = "trame", size: tuple[int, int] = NOTEBOOK_SIZE) -> Any:
+        """The notebook view :meth:`show` returns in Jupyter.
+
+        A served view (``"trame"``, ``"server"``, ``"client"``) follows later changes of this scene;
+        a new call replaces it (the earlier cell keeps its last picture).
+        """
+        from viewer.notebook import NOTEBOOK_MODES, NotebookView, interactive_available
+
+        mode = check_option("mode", mode, NOTEBOOK_MODES)
+        size = _check_size(size)
+        if self._notebook is not None:
+            self._notebook.close()
+            self._notebook = None
+        if mode == "static" or not interactive_available():
+            from IPython.display import Image  # a picture when no interactive backend is installed
+
+            return Image(data=self.render(size)._repr_png_(), width=size[0], height=size[1])
+        self._notebook = NotebookView(self.model, view=self.view if self.camera is None else None,
+                                      camera=self.camera, size=size, mode=mode)
+        return self._notebook.widget
+
+    def open_window(self, *, state: Session | None = None, state_path: str | Path | None = None) -> int:
+        """Open the desktop viewer on this scene and wait until its window closes; the exit code.
+
+        ``dorsum view`` comes here too. ``state`` is a loaded state file (its camera and labels are
+        kept unless the scene names a view), ``state_path`` where File > Save writes it back.
+
+        Raises
+        ------
+        NoDisplayError
+            When no window can be opened on this machine (one line saying what to do instead).
+        """
         from viewer.display import require_display
 
         require_display()
-        from viewer.app import run_scene
+        from viewer.app import run_scene  # Qt is imported only when a window is really wanted
 
+        if state is not None:
+            # The state's own camera unless a view was asked for on top of it.
+            return run_scene(self.model, view=self._options.view, session=state,
+                             state_path=None if state_path is None else Path(state_path))
         return run_scene(self.model, view=self.view if self.camera is None else None, camera=self.camera)
-
-    def _notebook_view(self) -> Any:
-        if _trame_available():
-            from viewer.render import SceneRenderer, notebook_plotter
-
-            plotter = notebook_plotter()
-            SceneRenderer(plotter, self.model).set_view(self.view)
-            return plotter.show(jupyter_backend="trame", return_viewer=True)
-        from IPython.display import Image  # a static picture when no interactive backend is installed
-
-        return Image(data=self.render((960, 720))._repr_png_())
 
     def _repr_png_(self) -> bytes:
         return self.render((960, 720))._repr_png_()
@@ -377,17 +423,3 @@ def _check_size(size: Sequence[int]) -> tuple[int, int]:
                           f"height 16 to {MAX_SIZE[1]})")
     return width, height
 
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def _trame_available() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(name) is not None for name in ("trame", "trame_vtk"))
