@@ -9,8 +9,10 @@
 
 The ``dorsum`` commands are thin wrappers over this module: ``dorsum shot`` builds a :class:`Scene`
 from its options and calls :meth:`Scene.render` and :meth:`Picture.save`, ``dorsum measure`` calls
-:meth:`Scene.measure`, ``dorsum export`` calls :meth:`Scene.export`. Errors are
-:class:`viewer.errors.DorsumError` with the same one-line messages the commands print.
+:meth:`Scene.measure`, ``dorsum export`` :meth:`Scene.export`, ``dorsum animate``
+:meth:`Scene.animate`, ``dorsum view`` :meth:`Scene.open_window` and ``dorsum lesson``
+:func:`render_lesson`. Errors are :class:`viewer.errors.DorsumError` with the same one-line messages
+the commands print.
 
 VTK is imported only when a picture is made; Qt only by :meth:`Scene.show` outside a notebook.
 """
