@@ -163,3 +163,20 @@ def test_unknown_mode_is_one_line(fixture_atlas_dir):
     with pytest.raises(DorsumError, match="mode: unknown value 'webgl'"):
         dorsum.Scene(atlas=fixture_atlas_dir).notebook_view(mode="webgl")
 
+
+
+def test_server_and_client_modes_are_served_by_the_kernel(fixture_atlas_dir):
+    client, run = kernel_cells(
+        "import json, ipywidgets\nimport viewer as dorsum\n"
+        f"scene = dorsum.Scene(atlas={str(fixture_atlas_dir)!r})\n"
+        "views = {mode: scene.show(mode=mode, size=(320, 240)) for mode in ('server', 'client')}\n"
+        "print(json.dumps({mode: [isinstance(v, ipywidgets.DOMWidget), v.src,\n"
+        "                         sorted(sid for sid, a in v.viewer.plotter.actors.items() if a.visibility)]\n"
+        "                  for mode, v in views.items()}))",
+    )
+    with client.setup_kernel():
+        facts = printed(run(0))
+        for mode, (is_widget, src, shown) in facts.items():
+            assert is_widget and shown == ["bone", "column", "mf_left", "mf_right", "sheet"], mode
+            with urllib.request.urlopen(src, timeout=60) as response:
+                assert response.status == 200 and 'data-app-name="trame"' in response.read().decode(), mode
