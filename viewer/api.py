@@ -476,7 +476,6 @@ def _check_size(size: Sequence[int]) -> tuple[int, int]:
     return width, height
 
 
-
 def render_lesson(lesson_file: str | Path, out: str | Path, *, atlas: str | Path | None = None,
                   overwrite: bool = False, jobs: int = 1,
                   on_start: Callable[[Lesson], None] | None = None,
