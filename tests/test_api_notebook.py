@@ -1,7 +1,8 @@
 """``scene.show()`` in a real Jupyter kernel (nbclient): PyVista's trame view of the scene, or a picture.
 
-The kernel renders off-screen (server-side rendering needs no display and no browser); what the
-browser would get is checked from outside the kernel over loopback while the kernel is idle.
+The kernel renders off-screen (server-side rendering needs no display); what the browser gets is
+checked from outside the kernel over loopback while the kernel is idle, and once in headless
+Chromium (Debian's package, installed by .ci/run) looking at the page as a notebook user would.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ import base64
 import io
 import json
 import re
+import shutil
+import subprocess
+import time
 import urllib.request
+from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+import websocket
 from nbclient import NotebookClient
 from PIL import Image
 from test_shot import load, share
@@ -180,3 +186,80 @@ def test_server_and_client_modes_are_served_by_the_kernel(fixture_atlas_dir):
             assert is_widget and shown == ["bone", "column", "mf_left", "mf_right", "sheet"], mode
             with urllib.request.urlopen(src, timeout=60) as response:
                 assert response.status == 200 and 'data-app-name="trame"' in response.read().decode(), mode
+
+
+class Browser:
+    """Headless Chromium on a page, driven over the DevTools protocol (screenshots only)."""
+
+    def __init__(self, url: str, profile, size: tuple[int, int]):
+        executable = shutil.which("chromium")
+        assert executable, "the notebook view test needs Chromium: sudo apt-get install chromium (README)"
+        # As root in a sandbox-less container, with nothing reaching out to the network.
+        self.process = subprocess.Popen(
+            [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}", "--remote-debugging-port=0",
+             url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = Path(profile) / "DevToolsActivePort"
+        self.socket = None
+        for _ in range(1200):  # until Chromium says where it listens (a hang guard, not a timing)
+            if port_file.is_file() and port_file.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.1)
+        port = int(port_file.read_text().splitlines()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=30) as response:
+            page = next(t for t in json.loads(response.read()) if t["type"] == "page")
+        self.socket = websocket.create_connection(page["webSocketDebuggerUrl"], suppress_origin=True, timeout=120)
+        self.calls = 0
+
+    def screenshot(self) -> np.ndarray:
+        self.calls += 1
+        self.socket.send(json.dumps({"id": self.calls, "method": "Page.captureScreenshot",
+                                     "params": {"format": "png"}}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.calls:
+                data = base64.b64decode(message["result"]["data"])
+                return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+    def wait_for(self, seen, patience_s: float = 300.0) -> np.ndarray:
+        """The first screenshot for which ``seen(pixels)`` holds, or the last one once patience runs out.
+
+        Patience is a hang guard for a loaded machine, never a measure: the test asserts pixels.
+        """
+        give_up = time.monotonic() + patience_s
+        pixels = self.screenshot()
+        while not seen(pixels) and time.monotonic() < give_up:
+            time.sleep(0.5)
+            pixels = self.screenshot()
+        return pixels
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def test_a_browser_shows_the_kernels_view_and_its_later_changes(fixture_atlas_dir, tmp_path):
+    client, run = kernel_cells(
+        "import viewer as dorsum\n"
+        f"scene = dorsum.Scene(atlas={str(fixture_atlas_dir)!r}).hide('superficial').opacity('intermediate', 0.3)\n"
+        "view = scene.show(size=(640, 480))\nprint(view.src)",
+        "scene.hide('deep')",
+    )
+    with client.setup_kernel():
+        url = "".join(o.text for o in run(0) if o.output_type == "stream").strip()
+        browser = Browser(url, tmp_path / "profile", (640, 480))
+        try:
+            # The page connects to the kernel, which renders off-screen and streams the picture.
+            before = browser.wait_for(lambda p: bluish(p) > 0.03)
+            run(1)
+            # The streamed pictures are JPEG: allow a few stray pixels at edges.
+            after = browser.wait_for(lambda p: bluish(p) < 0.002)
+        finally:
+            browser.close()
+    for name, pixels in (("before", before), ("after", after)):
+        Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / f"{name}.png")
+    assert share(before, "red") == 0.0 and bluish(before) > 0.03 and greenish(before) > 0.01
+    assert bluish(after) < 0.002 and greenish(after) > 0.01  # the deep layer went, the glass stayed
