@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -199,7 +200,9 @@ class Browser:
             [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}", "--remote-debugging-port=0",
-             url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Headless only: not the tests' X server or anything else another test left in the environment.
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(profile)})
         port_file = Path(profile) / "DevToolsActivePort"
         self.socket = None
         for _ in range(1200):  # until Chromium says where it listens (a hang guard, not a timing)
@@ -209,18 +212,22 @@ class Browser:
         port = int(port_file.read_text().splitlines()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=30) as response:
             page = next(t for t in json.loads(response.read()) if t["type"] == "page")
-        self.socket = websocket.create_connection(page["webSocketDebuggerUrl"], suppress_origin=True, timeout=120)
+        self.socket = websocket.create_connection(page["webSocketDebuggerUrl"], suppress_origin=True, timeout=30)
         self.calls = 0
 
-    def screenshot(self) -> np.ndarray:
+    def screenshot(self) -> np.ndarray | None:
+        """The page as shown now, or None when the browser did not answer in time (asked again later)."""
         self.calls += 1
         self.socket.send(json.dumps({"id": self.calls, "method": "Page.captureScreenshot",
                                      "params": {"format": "png"}}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == self.calls:
-                data = base64.b64decode(message["result"]["data"])
-                return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+        try:
+            while True:
+                message = json.loads(self.socket.recv())
+                if message.get("id") == self.calls:
+                    data = base64.b64decode(message["result"]["data"])
+                    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+        except websocket.WebSocketTimeoutException:
+            return None
 
     def wait_for(self, seen, patience_s: float = 300.0) -> np.ndarray:
         """The first screenshot for which ``seen(pixels)`` holds, or the last one once patience runs out.
@@ -229,9 +236,10 @@ class Browser:
         """
         give_up = time.monotonic() + patience_s
         pixels = self.screenshot()
-        while not seen(pixels) and time.monotonic() < give_up:
+        while (pixels is None or not seen(pixels)) and time.monotonic() < give_up:
             time.sleep(0.5)
             pixels = self.screenshot()
+        assert pixels is not None, "Chromium gave no screenshot"
         return pixels
 
     def close(self) -> None:
