@@ -93,3 +93,10 @@ def test_example_notebook_runs_top_to_bottom(tmp_path):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # the scene, the wasted multifidus and the section
     assert (tmp_path / "figure.png").is_file() and (tmp_path / "slice.png").is_file()
+    assert [o for o in outputs if "image/gif" in o.get("data", {})]  # the turntable, shown
+    with Image.open(tmp_path / "turntable.gif") as movie:
+        assert movie.size == (480, 360) and movie.n_frames == 12
+    # The test environment has the notebook extra: the last cell is the interactive trame view.
+    last = notebook.cells[-1]
+    assert last.source.strip() == "scene.show()"
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in last.outputs)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["DorsumError", "Picture", "Scene", "__version__"]
+__all__ = ["DorsumError", "Picture", "Scene", "__version__", "render_lesson"]
 
 
 def __getattr__(name: str) -> Any:
     # The API loads on first use, so that `import viewer` (and every CLI start) stays light.
-    if name in ("Scene", "Picture"):
+    if name in ("Scene", "Picture", "render_lesson"):
         from viewer import api
 
         return getattr(api, name)

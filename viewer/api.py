@@ -9,8 +9,10 @@
 
 The ``dorsum`` commands are thin wrappers over this module: ``dorsum shot`` builds a :class:`Scene`
 from its options and calls :meth:`Scene.render` and :meth:`Picture.save`, ``dorsum measure`` calls
-:meth:`Scene.measure`, ``dorsum export`` calls :meth:`Scene.export`. Errors are
-:class:`viewer.errors.DorsumError` with the same one-line messages the commands print.
+:meth:`Scene.measure`, ``dorsum export`` :meth:`Scene.export`, ``dorsum animate``
+:meth:`Scene.animate`, ``dorsum view`` :meth:`Scene.open_window` and ``dorsum lesson``
+:func:`render_lesson`. Errors are :class:`viewer.errors.DorsumError` with the same one-line messages
+the commands print.
 
 VTK is imported only when a picture is made; Qt only by :meth:`Scene.show` outside a notebook.
 """
@@ -18,7 +20,7 @@ VTK is imported only when a picture is made; Qt only by :meth:`Scene.show` outsi
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +35,15 @@ from viewer.checks import check_dpi, check_option, check_range
 from viewer.errors import DorsumError
 from viewer.levels import LUMBAR_DISCS, disc_position
 from viewer.model import SceneModel
+from viewer.notebook import NOTEBOOK_SIZE
 from viewer.scene_options import SceneOptions, apply_scene_options
 from viewer.views import DEFAULT_VIEW, VIEWS
 
 if TYPE_CHECKING:
+    from viewer.figures.lesson import FigureSpec, Lesson
+    from viewer.notebook import NotebookView
     from viewer.render import Camera
+    from viewer.session import Session
 
 #: Picture size (w, h) in pixels when none is given.
 DEFAULT_SIZE = (1600, 1200)
@@ -106,6 +112,7 @@ class Scene:
         self.camera: Camera | None = None
         self.notes: list[str] = []
         self._options = SceneOptions()
+        self._notebook: NotebookView | None = None
 
     @classmethod
     def of_model(cls, model: SceneModel, options: SceneOptions | None = None,
@@ -120,6 +127,7 @@ class Scene:
         scene.view = scene._options.view or DEFAULT_VIEW
         scene.camera = camera
         scene.notes = []
+        scene._notebook = None
         return scene
 
     # -- what is shown -------------------------------------------------------------------------
@@ -313,33 +321,123 @@ class Scene:
 
         return export_glb(self.model, out, overwrite=overwrite)
 
+    def animate(self, path: str | Path, kind: str = "turntable", *, frames: int = 36, fps: float = 12.0,
+                size: tuple[int, int] = (800, 600), frame: Sequence[str] = (), overwrite: bool = False,
+                on_frame: Callable[[int], None] | None = None) -> Path:
+        """Write an animation of this scene as GIF or MP4 (what ``dorsum animate`` writes).
+
+        Parameters
+        ----------
+        path : str or Path
+            Output file, ``.gif`` or ``.mp4``; never replaced unless ``overwrite``.
+        kind : {"turntable", "peel", "atrophy", "scenario"}
+            ``"turntable"``: the camera circles the body; ``"peel"``: the visible muscle layers fade
+            away, outermost first; ``"atrophy"``: the muscle of :meth:`atrophy` wastes from healthy
+            to the amount set; ``"scenario"``: the scenario of :meth:`preset` develops (healthy to it,
+            or age 30 to its age).
+        frames : int
+            Number of frames, 2 to 2000.
+        fps : float
+            Frames per second, 1 to 60.
+        size : (int, int)
+            Frame width and height, pixels (even for MP4).
+        frame : sequence of str
+            Layers, muscles or structures the camera fits (a close-up); by default everything shown,
+            or for ``"atrophy"`` the wasting muscle at its wasting levels.
+        on_frame : callable, optional
+            Called with each frame's index once it is rendered (a progress bar).
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
+        from viewer.figures import ANIMATION_SUFFIXES
+        from viewer.figures.animation import AnimationSpec, check_animation, render_animation
+        from viewer.output import check_output_path
+
+        spec = AnimationSpec(kind, int(frames), check_range("fps", fps, 1, 60), _check_size(size))
+        out = check_output_path(path, overwrite=overwrite, suffixes=ANIMATION_SUFFIXES)
+        check_animation(spec, out.suffix.lower())
+        preset = None
+        if self._options.preset is not None:
+            from viewer.presets import load_preset
+
+            preset = load_preset(self._options.preset)
+        # A scenario's wasting is its own; an atrophy animation needs an atrophy() of the scene.
+        atrophy = self._options.atrophy if self._options.preset is None else None
+        return render_animation(self.model, spec, out, view=self.view, atrophy=atrophy, frame=tuple(frame),
+                                overwrite=overwrite, preset=preset, age=self._options.age,
+                                on_frame=on_frame or (lambda _: None))
+
     # -- interactive -----------------------------------------------------------------------------
-    def show(self) -> Any:
+    def show(self, *, mode: str = "trame", size: tuple[int, int] = NOTEBOOK_SIZE) -> Any:
         """Show the scene interactively: inline in a Jupyter notebook, else in the desktop viewer.
 
-        In a notebook, the view is interactive with PyVista's trame backend (``pip install
-        'dorsum[notebook]'``) and a static picture otherwise. Outside a notebook the desktop viewer
-        opens and this call returns when its window closes.
+        Parameters
+        ----------
+        mode : {"trame", "server", "client", "html", "static"}
+            In a notebook, how the view is drawn (see :mod:`viewer.notebook`): the interactive modes
+            need PyVista's notebook backend (``pip install 'dorsum[notebook]'``); without it, or with
+            ``"static"``, the cell shows a picture. Ignored outside a notebook.
+        size : (int, int)
+            Width and height of the notebook view, pixels.
+
+        Returns
+        -------
+        widget, IPython.display.Image or int
+            In a notebook, what the cell shows: the trame widget (an ``ipywidgets`` widget whose
+            ``viewer.plotter`` holds one actor per structure, named by its id) or a picture. Outside a
+            notebook, the desktop viewer's exit code once its window closes.
         """
-        if _in_notebook():
-            return self._notebook_view()
+        from viewer.notebook import in_notebook
+
+        if in_notebook():
+            return self.notebook_view(mode=mode, size=size)
+        return self.open_window()
+
+    def notebook_view(self, *, mode: str = "trame", size: tuple[int, int] = NOTEBOOK_SIZE) -> Any:
+        """The notebook view :meth:`show` returns in Jupyter.
+
+        A served view (``"trame"``, ``"server"``, ``"client"``) follows later changes of this scene;
+        a new call replaces it (the earlier cell keeps its last picture).
+        """
+        from viewer.notebook import NOTEBOOK_MODES, NotebookView, interactive_available
+
+        mode = check_option("mode", mode, NOTEBOOK_MODES)
+        size = _check_size(size)
+        if self._notebook is not None:
+            self._notebook.close()
+            self._notebook = None
+        if mode == "static" or not interactive_available():
+            from IPython.display import Image  # a picture when no interactive backend is installed
+
+            return Image(data=self.render(size)._repr_png_(), width=size[0], height=size[1])
+        self._notebook = NotebookView(self.model, view=self.view if self.camera is None else None,
+                                      camera=self.camera, size=size, mode=mode)
+        return self._notebook.widget
+
+    def open_window(self, *, state: Session | None = None, state_path: str | Path | None = None) -> int:
+        """Open the desktop viewer on this scene and wait until its window closes; the exit code.
+
+        ``dorsum view`` comes here too. ``state`` is a loaded state file (its camera and labels are
+        kept unless the scene names a view), ``state_path`` where File > Save writes it back.
+
+        Raises
+        ------
+        NoDisplayError
+            When no window can be opened on this machine (one line saying what to do instead).
+        """
         from viewer.display import require_display
 
         require_display()
-        from viewer.app import run_scene
+        from viewer.app import run_scene  # Qt is imported only when a window is really wanted
 
+        if state is not None:
+            # The state's own camera unless a view was asked for on top of it.
+            return run_scene(self.model, view=self._options.view, session=state,
+                             state_path=None if state_path is None else Path(state_path))
         return run_scene(self.model, view=self.view if self.camera is None else None, camera=self.camera)
-
-    def _notebook_view(self) -> Any:
-        if _trame_available():
-            from viewer.render import SceneRenderer, notebook_plotter
-
-            plotter = notebook_plotter()
-            SceneRenderer(plotter, self.model).set_view(self.view)
-            return plotter.show(jupyter_backend="trame", return_viewer=True)
-        from IPython.display import Image  # a static picture when no interactive backend is installed
-
-        return Image(data=self.render((960, 720))._repr_png_())
 
     def _repr_png_(self) -> bytes:
         return self.render((960, 720))._repr_png_()
@@ -378,16 +476,101 @@ def _check_size(size: Sequence[int]) -> tuple[int, int]:
     return width, height
 
 
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+def render_lesson(lesson_file: str | Path, out: str | Path, *, atlas: str | Path | None = None,
+                  overwrite: bool = False, jobs: int = 1,
+                  on_start: Callable[[Lesson], None] | None = None,
+                  on_figure: Callable[[FigureSpec, Path, list[str]], None] | None = None) -> list[Path]:
+    """Render every figure of a lesson file (``docs/lessons.md``) into the folder ``out``.
+
+    What ``dorsum lesson`` does. The whole file is checked first, every problem reported at once in
+    one :class:`~viewer.figures.lesson.LessonError`, and nothing is written until it is valid. One
+    :class:`~viewer.figures.figure.FigureRenderer` (one plotter, one model) renders every figure of a
+    process, putting the model into each panel's state with the functions :class:`Scene` uses
+    (:func:`~viewer.scene_options.apply_scene_options`, :func:`~viewer.atrophy.apply_atrophy`).
+
+    Parameters
+    ----------
+    lesson_file : str or Path
+        The lesson (.toml).
+    out : str or Path
+        Folder for the figures, created if missing.
+    atlas : str, Path or None
+        An installed atlas's name, an atlas folder, or None for the default atlas.
+    overwrite : bool
+        Replace figures that already exist in ``out``.
+    jobs : int
+        Processes rendering at once (1 to 16).
+    on_start : callable, optional
+        Called with the validated :class:`~viewer.figures.lesson.Lesson` before the first figure.
+    on_figure : callable, optional
+        Called with each figure's spec, its written path and the notes on what it could not show as
+        asked (e.g. a label on a hidden muscle), as each is done.
+
+    Returns
+    -------
+    list of Path
+        The figures written, in the lesson's order.
+    """
+    from viewer.figures.lesson import check_lesson_atrophy, check_lesson_outputs, load_lesson
+
+    jobs = check_jobs(jobs)
+    atlas_dir = resolve_atlas(atlas)
+    loaded = load_atlas(atlas_dir)
+    lesson = load_lesson(lesson_file, loaded)
+    check_lesson_atrophy(lesson, loaded)
+    folder = check_lesson_outputs(lesson, out, overwrite=overwrite)
+    job = LessonFiles(folder, overwrite, f"{loaded.name} {loaded.version}", credit_lines(loaded))
+    report = on_figure or (lambda *_: None)
+    if on_start is not None:
+        on_start(lesson)
+    if jobs > 1 and len(lesson.figures) > 1:
+        from viewer.figures.parallel import LessonJob, render_lesson_parallel
+
+        parallel = LessonJob(atlas_dir, Path(lesson_file), folder, overwrite, job.atlas_label, job.save)
+        return render_lesson_parallel(loaded, lesson, parallel, jobs, report)
+    from viewer.figures.figure import render_figures
+
+    written: list[Path] = []
+
+    def save(figure: FigureSpec, pixels: np.ndarray, notes: list[str]) -> None:
+        written.append(job.save(lesson, figure, pixels))
+        report(figure, written[-1], notes)
+
+    render_figures(loaded, lesson.figures, lighting=lesson.lighting, transparent=lesson.background == "transparent",
+                   on_figure=save)
+    return written
 
 
-def _trame_available() -> bool:
-    import importlib.util
+#: Most processes ``render_lesson(jobs=...)`` and ``dorsum lesson --jobs`` start.
+MAX_JOBS = 16
 
-    return all(importlib.util.find_spec(name) is not None for name in ("trame", "trame_vtk"))
+
+def check_jobs(value: int | str) -> int:
+    """``value`` as a number of processes from 1 to :data:`MAX_JOBS`, or a one-line error."""
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise DorsumError(f"jobs: {value!r} is not a whole number from 1 to {MAX_JOBS}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class LessonFiles:
+    """Where and how the figures of one lesson are written (the same in every process)."""
+
+    folder: Path
+    overwrite: bool
+    atlas_label: str
+    credits: tuple[str, ...]
+
+    def save(self, lesson: Lesson, figure: FigureSpec, pixels: np.ndarray, *_: Any) -> Path:
+        """Write one figure with the parameters that trace it back to its lesson entry and the data credits."""
+        from viewer.output import save_png
+
+        return save_png(self.folder / figure.output, pixels, parameters=lesson_figure_parameters(
+            lesson, figure, self.atlas_label), overwrite=self.overwrite, dpi=lesson.dpi, credits=self.credits)
+
+
+def lesson_figure_parameters(lesson: Lesson, figure: FigureSpec, atlas_label: str) -> dict[str, Any]:
+    """What is stored in each lesson PNG so that a figure can be traced back to its lesson entry."""
+    return {"command": "lesson", "dorsum": __version__, "atlas": atlas_label, "lesson": lesson.source.name,
+            "background": lesson.background, "lighting": lesson.lighting, **figure.as_dict()}

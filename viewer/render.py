@@ -517,5 +517,9 @@ def render_image(model: SceneModel, size: tuple[int, int], *, view: str | None =
 
 
 def notebook_plotter(size: tuple[int, int] = (960, 720)) -> pv.Plotter:
-    """A plotter for a Jupyter notebook (shown with PyVista's trame backend)."""
-    return pv.Plotter(notebook=True, window_size=list(size), theme=cpu_friendly_theme())
+    """A plotter for a Jupyter notebook (shown with PyVista's trame backend).
+
+    Off-screen: the kernel renders for the browser (server-side rendering) and may have no display.
+    """
+    prefer_headless_vtk()
+    return pv.Plotter(notebook=True, off_screen=True, window_size=list(size), theme=cpu_friendly_theme())

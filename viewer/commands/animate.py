@@ -38,32 +38,27 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from viewer.figures.animation import AnimationSpec, check_animation, render_animation
+    from viewer.api import Scene
+    from viewer.figures.animation import AnimationSpec, check_animation
     from viewer.figures.reveal import reveal_wasting_muscle, user_set_the_scene
-    from viewer.views import DEFAULT_VIEW
 
     size = parse_size(args.size)
     spec = AnimationSpec(args.kind, args.frames, check_range("fps", args.fps, 1, 60), size)
     out = check_output_path(args.out, overwrite=args.overwrite, suffixes=ANIMATION_SUFFIXES)
-    check_animation(spec, out.suffix.lower())
+    check_animation(spec, out.suffix.lower())  # before the atlas loads, as Scene.animate checks again
     if args.kind == "scenario" and getattr(args, "preset", None) is None:
         raise DorsumError("scenario animation: give the scenario with --preset NAME ('dorsum preset list')")
     model, options = model_from_args(args)
     atrophy = getattr(options, "atrophy", None)
-    preset = None
-    if options.preset is not None:
-        from viewer.presets import load_preset
-
-        preset = load_preset(options.preset)
     if args.kind == "atrophy" and atrophy is not None and not user_set_the_scene(
             args.hide, args.only, args.opacity, args.view):
         reveal_wasting_muscle(model, atrophy)  # the wasting muscle, not the layers over it
+    scene = Scene.of_model(model, options)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         disable=args.quiet, console=Console(stderr=True))  # stdout holds only the result
     with progress:
         task = progress.add_task(f"{args.kind} -> {out.name}", total=spec.frames)
-        render_animation(model, spec, out, view=options.view or DEFAULT_VIEW, atrophy=atrophy, frame=tuple(args.frame),
-                         overwrite=args.overwrite, preset=preset, age=options.age,
-                         on_frame=lambda _: progress.advance(task))
+        scene.animate(out, args.kind, frames=spec.frames, fps=spec.fps, size=size, frame=tuple(args.frame),
+                      overwrite=args.overwrite, on_frame=lambda _: progress.advance(task))
     print(f"wrote {out} ({spec.frames} frames, {size[0]}x{size[1]})")
     return 0

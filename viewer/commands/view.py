@@ -19,9 +19,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_display()
+    from viewer.api import Scene
     from viewer.session import scene_from_args
 
-    scene = scene_from_args(args)  # a bad atlas or state file is one line before any window opens
-    from viewer.app import run_app  # Qt is imported only when a window is really wanted
-
-    return run_app(args, scene)
+    model, options, session = scene_from_args(args)  # a bad atlas or state file is one line before any window opens
+    # The same call as Scene.show() outside a notebook.
+    return Scene.of_model(model, options).open_window(state=session,
+                                                      state_path=args.state if session is not None else None)
