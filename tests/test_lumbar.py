@@ -358,3 +358,18 @@ def test_section_names_no_muscle_the_plane_only_grazes(atlas: Atlas) -> None:
     assert "gluteus_maximus/left" in drawn and "gluteus_maximus/left" not in labelled
     assert all(label.csa_cm2 >= MIN_LABELLED_CM2 for label in drawing.labels)
     assert {"multifidus/left", "longissimus/right", "psoas_major/left"} <= labelled
+
+
+def test_serratus_posterior_inferior_lies_under_latissimus_not_inside_it(atlas: Atlas) -> None:
+    """BodyParts3D puts 11 % of serratus posterior inferior inside latissimus dorsi; the import carves it."""
+    import manifold3d
+
+    def solid(sid: str):
+        mesh = atlas.meshes[sid]
+        return manifold3d.Manifold(manifold3d.Mesh(vert_properties=np.asarray(mesh.vertices, np.float32),
+                                                   tri_verts=np.asarray(mesh.faces, np.uint32)))
+
+    for side in ("left", "right"):
+        deep, over = solid(f"serratus_posterior_inferior_{side}"), solid(f"latissimus_dorsi_{side}")
+        assert deep.status() == manifold3d.Error.NoError and over.status() == manifold3d.Error.NoError
+        assert (deep ^ over).volume() < 0.01 * deep.volume(), side

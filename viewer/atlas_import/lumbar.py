@@ -641,7 +641,27 @@ def make_room(muscles: Mapping[str, MeshData], frame: Frame, spine: Mapping[str,
         anterior = np.column_stack([np.interp(levels, frame.levels, frame.anteriors[:, j]) for j in range(3)])
         anterior /= np.linalg.norm(anterior, axis=1, keepdims=True)
         out[sid] = MeshData(points - shift[:, None] * anterior, mesh.faces, dict(mesh.point_data))
-    return out
+    return _under_latissimus(out)
+
+
+def _under_latissimus(moved: dict[str, MeshData]) -> dict[str, MeshData]:
+    """Serratus posterior inferior without the part BodyParts3D puts inside latissimus dorsi (about 11 %
+    of its volume): the deeper sheet gives way to the one over it."""
+    import trimesh
+
+    for side in ("left", "right"):
+        deep, over = moved.get(f"serratus_posterior_inferior_{side}"), moved.get(f"latissimus_dorsi_{side}")
+        if deep is None or over is None:
+            continue
+        cut, by = (_manifold(trimesh.Trimesh(m.vertices, m.faces, process=False)) for m in (deep, over))
+        if cut is None or by is None:
+            continue
+        pieces = [p for p in _from_manifold(cut - by).split(only_watertight=False) if len(p.faces) >= 40]
+        if pieces:
+            kept = trimesh.util.concatenate(pieces)
+            moved[f"serratus_posterior_inferior_{side}"] = MeshData(np.asarray(kept.vertices, float),
+                                                                    np.asarray(kept.faces, np.int64))
+    return moved
 
 
 def _mesh_muscles(frame: Frame, labels: np.ndarray) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
