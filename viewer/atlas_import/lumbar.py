@@ -70,6 +70,10 @@ MIDLINE_GAP_MM = 2.5
 ES_MEDIAL_SHARE = 0.7
 #: The erector spinae grows this many times wider than deep (where bone and neighbours allow).
 ES_ASPECT = 1.7
+#: The erector spinae reaches no farther forward than this (mm) in front of the transverse-process line,
+#: by level coordinate: from L3-L4 down it lies behind the line, wider than deep (above, it also
+#: fills the space beside the twelfth rib).
+ES_FRONT_MM = ((20.5, 4.0), (21.5, -2.0))
 #: Behind the ilium, the lateral limit of the back muscles widens by this much per mm.
 ILIAC_SLOPE = 1.5
 #: The back of the paraspinal mass curves forward laterally: the limit moves this much (mm) forward per mm² of |x|.
@@ -381,6 +385,7 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
     uu, vv = np.meshgrid(frame.u, frame.v, indexing="ij")
     labels = np.zeros(stack.shape, dtype=np.int8)
     share = _interp(LONGISSIMUS_SHARE, frame.levels, below=True)
+    es_front = _interp(ES_FRONT_MM, frame.levels, below=True)
     v_index = np.arange(nv)[None, :]
     for k in range(ns):
         # One pixel of clearance keeps the smoothed, relief-textured surfaces out of the bone.
@@ -416,7 +421,9 @@ def grow_labels(frame: Frame, stack: np.ndarray, marks: Landmarks,
                 seed = (sign * (reach + 0.55 * half), centre_v)
                 # The erector spinae lies lateral to the multifidus, not over it (the aponeurosis is the fascia's).
                 beside = np.abs(uu) >= ES_MEDIAL_SHARE * reach
-                es = _grow(behind & lateral & pelvis & beside & ~taken, uu, vv, seed, es_pixels, (ES_ASPECT, 1.0))
+                shallow = vv < marks.tp_v[k] + es_front[k]
+                es = _grow(behind & shallow & lateral & pelvis & beside & ~taken, uu, vv, seed, es_pixels,
+                           (ES_ASPECT, 1.0))
                 if es.any():
                     # The boundary between longissimus and iliocostalis runs obliquely, forward and medially.
                     rank = np.abs(uu) + SPLIT_TILT * (vv - centre_v)
