@@ -660,15 +660,25 @@ def _under_latissimus(moved: dict[str, MeshData]) -> dict[str, MeshData]:
         deep, over = moved.get(f"serratus_posterior_inferior_{side}"), moved.get(f"latissimus_dorsi_{side}")
         if deep is None or over is None:
             continue
-        cut, by = (_manifold(trimesh.Trimesh(m.vertices, m.faces, process=False)) for m in (deep, over))
-        if cut is None or by is None:
-            continue
-        pieces = [p for p in _from_manifold(cut - by).split(only_watertight=False) if len(p.faces) >= 40]
-        if pieces:
-            kept = trimesh.util.concatenate(pieces)
-            moved[f"serratus_posterior_inferior_{side}"] = MeshData(np.asarray(kept.vertices, float),
-                                                                    np.asarray(kept.faces, np.int64))
+        carved = _minus(deep, _manifold(trimesh.Trimesh(over.vertices, over.faces, process=False)))
+        if carved is not None:
+            moved[f"serratus_posterior_inferior_{side}"] = carved
     return moved
+
+
+def _minus(mesh: MeshData, cutter) -> MeshData | None:
+    """``mesh`` without what lies inside the manifold ``cutter``, crumbs (< 40 faces) dropped; None if
+    either is not a closed solid or nothing is left."""
+    import trimesh
+
+    solid = _manifold(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False))
+    if solid is None or cutter is None:
+        return None
+    pieces = [p for p in _from_manifold(solid - cutter).split(only_watertight=False) if len(p.faces) >= 40]
+    if not pieces:
+        return None
+    kept = trimesh.util.concatenate(pieces)
+    return MeshData(np.asarray(kept.vertices, float), np.asarray(kept.faces, np.int64))
 
 
 def _mesh_muscles(frame: Frame, labels: np.ndarray) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
@@ -861,13 +871,7 @@ def _carve(muscles: Mapping[str, MeshData], rebuilt: Mapping[str, MeshData], spi
             continue
         if mesh.vertices[:, 2].min() > top:
             continue
-        solid = _manifold(trimesh.Trimesh(mesh.vertices, mesh.faces, process=False))
-        if solid is None:
-            continue
-        carved = _from_manifold(solid - cutter)
-        pieces = [p for p in carved.split(only_watertight=False) if len(p.faces) >= 40]
-        if not pieces:
-            continue
-        kept = trimesh.util.concatenate(pieces)
-        out[sid] = MeshData(np.asarray(kept.vertices, float), np.asarray(kept.faces, np.int64))
+        carved = _minus(mesh, cutter)
+        if carved is not None:
+            out[sid] = carved
     return out
