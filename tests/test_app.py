@@ -18,6 +18,7 @@ from viewer.app.export_dialog import ExportDialog
 from viewer.app.window import MainWindow
 from viewer.model import SceneModel
 from viewer.output import read_png_parameters
+from viewer.render import points_of
 from viewer.session import load_session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,7 +165,7 @@ def test_atrophy_slider_changes_multifidus_and_readout(qtbot, window):
     moved = np.linalg.norm(window.model.vertices("mf_left") - healthy, axis=1)
     assert moved.max() > 0.5  # mm
     # The polydata drawn is the model's geometry.
-    assert np.allclose(window.renderer.polydata("mf_left").points, window.model.vertices("mf_left"))
+    assert np.allclose(points_of(window.renderer.polydata("mf_left")), window.model.vertices("mf_left"))
     from viewer.measure import measure_muscle
 
     measured = measure_muscle(window.model, "multifidus", panel.discs)["levels"]

@@ -232,20 +232,20 @@ def test_shot_shows_and_records_the_atrophy(fixture_atlas_dir, tmp_path):
 
 
 def test_renderer_updates_points_in_place(fixture_atlas):
-    from viewer.render import SceneRenderer, offscreen_plotter
+    from viewer.render import SceneRenderer, offscreen_plotter, points_of
 
     model = SceneModel(fixture_atlas)
     plotter = offscreen_plotter((160, 120))
     renderer = SceneRenderer(plotter, model)
     try:
         actor, polydata = renderer.actor("mf_right"), renderer.polydata("mf_right")
-        n_points, n_cells = polydata.n_points, polydata.n_cells
+        n_points, n_cells = polydata.GetNumberOfPoints(), polydata.GetNumberOfCells()
         apply_atrophy(model, AtrophyParams(20, "L4-S1", "right"))
         assert renderer.actor("mf_right") is actor and renderer.polydata("mf_right") is polydata
-        assert (polydata.n_points, polydata.n_cells) == (n_points, n_cells)
-        np.testing.assert_allclose(polydata.points, model.vertices("mf_right"), atol=1e-4)
-        assert not np.allclose(polydata.points, fixture_atlas.meshes["mf_right"].vertices, atol=0.1)
-        np.testing.assert_allclose(renderer.polydata("mf_left").points, fixture_atlas.meshes["mf_left"].vertices,
+        assert (polydata.GetNumberOfPoints(), polydata.GetNumberOfCells()) == (n_points, n_cells)
+        np.testing.assert_allclose(points_of(polydata), model.vertices("mf_right"), atol=1e-4)
+        assert not np.allclose(points_of(polydata), fixture_atlas.meshes["mf_right"].vertices, atol=0.1)
+        np.testing.assert_allclose(points_of(renderer.polydata("mf_left")), fixture_atlas.meshes["mf_left"].vertices,
                                    atol=1e-4)
     finally:
         renderer.close()

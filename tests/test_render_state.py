@@ -9,7 +9,7 @@ from PIL import Image
 from viewer.atrophy import AtrophyParams, apply_atrophy
 from viewer.cli import main
 from viewer.model import SceneModel
-from viewer.render import RenderSettings, SceneRenderer, offscreen_plotter, render_image
+from viewer.render import RenderSettings, SceneRenderer, offscreen_plotter, points_of, render_image
 
 FAT_ARGS = ("--only", "multifidus", "skeleton", "--atrophy", "1", "--segments", "L4-S1", "--side", "right",
             "--fat", "100")
@@ -81,11 +81,15 @@ def test_a_new_renderer_shows_the_deformed_geometry_and_highlight(fixture_atlas)
     plotter = offscreen_plotter((64, 64))
     renderer = SceneRenderer(plotter, model)
     try:
-        assert np.allclose(renderer.polydata(sid).points, model.vertices(sid))
-        colour = np.array(renderer.actor(sid).prop.color.float_rgb)
+        assert np.allclose(points_of(renderer.polydata(sid)), model.vertices(sid))
+        colour = np.array(renderer.actor(sid).GetProperty().GetColor())
         from viewer.checks import parse_colour
 
         assert not np.allclose(colour, parse_colour("colour", fixture_atlas.structure(sid).colour), atol=0.02)
+        # ...and its blue outline, as when the highlight is set in the viewer.
+        pixels = renderer.screenshot((320, 240)).astype(int)
+        outline = (np.abs(pixels - np.array([30, 140, 255])).max(axis=2) < 40).sum()
+        assert outline > 50, outline
     finally:
         renderer.close()
         plotter.close()
@@ -135,3 +139,30 @@ def test_a_reused_renderer_gives_the_pixels_of_a_fresh_one(fixture_atlas, opacit
         plotter.close()
     fresh = render_image(model, (160, 120), view="posterolateral_right")
     assert np.array_equal(reused, fresh)
+
+
+@pytest.mark.parametrize("settings", [RenderSettings(), RenderSettings(silhouettes=True),
+                                      RenderSettings(lighting="flat", supersample=1)])
+def test_pictures_are_drawn_exactly_as_the_viewers_pyvista_plotter_draws_them(fixture_atlas, settings):
+    """Pictures use a bare VTK stage, the viewer and notebooks a PyVista plotter: the same pixels."""
+    import pyvista as pv
+
+    def drawn(plotter) -> np.ndarray:
+        model = SceneModel(fixture_atlas)
+        model.set_opacity("superficial", 0.5)
+        model.set_highlight("mf_left")
+        apply_atrophy(model, AtrophyParams(30, "L4-S1", "right", fat=40, ghost=True))
+        renderer = SceneRenderer(plotter, model, settings)
+        try:
+            renderer.set_view("posterolateral_left")
+            return renderer.screenshot((240, 180))
+        finally:
+            renderer.close()
+            plotter.close()
+
+    theme = pv.themes.DocumentTheme()
+    theme.multi_samples = 0
+    stage = drawn(offscreen_plotter((240, 180)))
+    pyvista = drawn(pv.Plotter(off_screen=True, window_size=[240, 180], theme=theme))
+    assert np.array_equal(stage, pyvista)
+    assert len(np.unique(stage.reshape(-1, 3), axis=0)) >= 8  # a real picture: the layers, fat, outline

@@ -167,3 +167,17 @@ def test_saved_picture_has_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_picture_never_loads_pyvista_or_matplotlib(tmp_path):
+    """PyVista's plotting package imports matplotlib.pyplot: about a second of a cold `dorsum shot`.
+    The picture is drawn with plain VTK and is the same picture the viewer draws (see test_render_state)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "back.png"
+    code = ("import sys; from viewer.cli import main; code = main(['shot', '--size', '320x200', '--out', "
+            f"{str(out)!r}]); print(code, sorted(m for m in ('pyvista', 'matplotlib', 'PySide6') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.stdout.split("\n")[-2] == "0 []", result.stdout + result.stderr
+    assert Image.open(out).size == (320, 200)

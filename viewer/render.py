@@ -1,11 +1,14 @@
-"""The one module that owns rendering: it applies a :class:`SceneModel` to a PyVista plotter.
+"""The one module that owns rendering: it applies a :class:`SceneModel` to a VTK scene.
 
-A :class:`SceneRenderer` holds the plotter (off-screen, a plain window, or pyvistaqt's
-``QtInteractor``), creates one actor per structure once, and applies model events in place:
-visibility, opacity and colour flip actor properties; geometry updates the points of the same
-``PolyData``. Nothing is re-added or reloaded.
+A :class:`SceneRenderer` draws into a *stage*: an :class:`OffscreenStage` (bare VTK, for every
+picture) or a PyVista plotter (pyvistaqt's ``QtInteractor`` in the viewer, the notebook's plotter),
+of which it uses only the VTK renderer and render window. It creates one VTK actor per structure
+once and applies model events in place: visibility, opacity and colour flip actor properties;
+geometry updates the points of the same ``vtkPolyData``. Nothing is re-added or reloaded.
+Pictures never import PyVista's plotting package (with matplotlib it is about a second of a cold
+``dorsum shot``).
 
-An off-screen plotter draws only when a picture is asked for (:meth:`SceneRenderer.screenshot`
+An off-screen stage draws only when a picture is asked for (:meth:`SceneRenderer.screenshot`
 renders exactly once); a window (pyvistaqt) is re-rendered on every change.
 
 While the user turns the camera (:meth:`SceneRenderer.set_moving`), each large structure is drawn
@@ -21,9 +24,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pyvista as pv
-from vtkmodules.vtkCommonDataModel import vtkPolyData
-from vtkmodules.vtkRenderingCore import vtkPolyDataMapper
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL classes behind the factories)
+from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+from vtkmodules.vtkRenderingCore import (vtkActor, vtkLightKit, vtkPolyDataMapper, vtkRenderer, vtkRenderWindow,
+                                         vtkWindowToImageFilter)
 
 from viewer.atlas_cache import vertex_normals
 from viewer.checks import parse_colour
@@ -42,6 +48,7 @@ GHOST_OFFSET = 0.6  # mm
 #: The generated skin (``--skin``): a pale skin tone, see-through so the muscles stay visible.
 SKIN_COLOUR = "#e9c3a6"
 SKIN_OPACITY = 0.3
+SILHOUETTE_COLOUR = "#3a2a24"
 
 
 @dataclass(frozen=True)
@@ -72,13 +79,101 @@ class Camera:
                 "up": list(self.up), "view_angle": self.view_angle}
 
 
-def _faces_to_vtk(faces: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.full(len(faces), 3, dtype=np.int64), faces]).ravel()
+# -- meshes and actors (plain VTK) -------------------------------------------------------------
+def _rgb(colour: str) -> tuple[float, float, float]:
+    return tuple(float(c) for c in parse_colour("colour", colour))
 
 
-def _cell_array(faces: np.ndarray):
+def _cell_array(faces: np.ndarray) -> vtkCellArray:
     """A ``vtkCellArray`` of triangles from (m, 3) vertex indices."""
-    return pv.CellArray(_faces_to_vtk(faces))
+    faces = np.asarray(faces, dtype=np.int64)
+    cells = vtkCellArray()
+    cells.SetData(numpy_to_vtkIdTypeArray(np.arange(0, 3 * len(faces) + 1, 3, dtype=np.int64), deep=True),
+                  numpy_to_vtkIdTypeArray(np.ascontiguousarray(faces).ravel(), deep=True))
+    return cells
+
+
+def _surface(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray | None = None) -> vtkPolyData:
+    """A triangle surface that owns copies of ``vertices`` (and ``normals``, made the active normals)."""
+    mesh = vtkPolyData()
+    points = vtkPoints()
+    points.SetData(numpy_to_vtk(np.ascontiguousarray(vertices), deep=True))
+    mesh.SetPoints(points)
+    mesh.SetPolys(_cell_array(faces))
+    if normals is not None:
+        _set_point_array(mesh, "Normals", normals)
+        mesh.GetPointData().SetActiveNormals("Normals")
+    return mesh
+
+
+def _set_point_array(mesh: vtkPolyData, name: str, values: np.ndarray) -> None:
+    array = numpy_to_vtk(np.ascontiguousarray(values), deep=True)
+    array.SetName(name)
+    mesh.GetPointData().AddArray(array)
+
+
+def points_of(mesh: vtkPolyData) -> np.ndarray:
+    """The points of ``mesh`` as an (n, 3) array sharing VTK's memory (write, then ``Modified()``)."""
+    return vtk_to_numpy(mesh.GetPoints().GetData())
+
+
+def _smooth(mesh: vtkPolyData) -> vtkPolyData:
+    """``mesh`` with smooth point normals (the shading of the see-through skin and ghosts)."""
+    from vtkmodules.vtkFiltersCore import vtkPolyDataNormals
+
+    normals = vtkPolyDataNormals()
+    normals.SetInputData(mesh)
+    normals.ComputeCellNormalsOff()
+    normals.SplittingOff()
+    normals.Update()
+    return normals.GetOutput()
+
+
+def _surface_actor(actor_type: type, mesh: vtkPolyData, colour: str, *, opacity: float = 1.0, lighting: bool = True,
+                   interpolation: str = "gouraud", specular: float = 0.0, specular_power: float = 100.0) -> vtkActor:
+    """An ``actor_type`` (a ``vtkActor`` class) drawing ``mesh`` in one colour."""
+    mapper = vtkPolyDataMapper()
+    mapper.SetInputData(mesh)
+    mapper.ScalarVisibilityOff()
+    mapper.InterpolateScalarsBeforeMappingOn()
+    actor = actor_type()
+    actor.SetMapper(mapper)
+    prop = actor.GetProperty()
+    prop.SetColor(_rgb(colour))
+    prop.SetOpacity(opacity)
+    prop.SetAmbient(0.0)
+    prop.SetDiffuse(1.0)
+    prop.SetSpecular(specular)
+    prop.SetSpecularPower(specular_power)
+    prop.SetLighting(lighting)
+    {"flat": prop.SetInterpolationToFlat, "gouraud": prop.SetInterpolationToGouraud,
+     "phong": prop.SetInterpolationToPhong}[interpolation]()
+    return actor
+
+
+def _silhouette_actor(actor_type: type, mesh: vtkPolyData, camera: Any, colour: str, line_width: float) -> vtkActor:
+    """The outline of ``mesh`` as ``camera`` sees it, updated as the camera moves."""
+    from vtkmodules.vtkFiltersHybrid import vtkPolyDataSilhouette
+
+    outline = vtkPolyDataSilhouette()
+    outline.SetInputData(mesh)
+    outline.SetCamera(camera)
+    outline.SetEnableFeatureAngle(False)
+    mapper = vtkPolyDataMapper()
+    mapper.SetInputConnection(outline.GetOutputPort())
+    mapper.InterpolateScalarsBeforeMappingOn()
+    actor = actor_type()
+    actor.SetMapper(mapper)
+    actor.GetProperty().SetColor(_rgb(colour))
+    actor.GetProperty().SetLineWidth(line_width)
+    actor.GetProperty().SetInterpolationToFlat()
+    return actor
+
+
+def _pyvista_actor_type() -> type:
+    from pyvista import Actor
+
+    return Actor
 
 
 def _copy_colouring(source, target) -> None:
@@ -90,16 +185,99 @@ def _copy_colouring(source, target) -> None:
     target.SetInterpolateScalarsBeforeMapping(source.GetInterpolateScalarsBeforeMapping())
 
 
-class SceneRenderer:
-    """Applies a scene model to a plotter; holds the plotter, never subclasses it."""
+def read_pixels(render_window: Any, *, transparent: bool = False, scale: int = 1) -> np.ndarray:
+    """The picture in ``render_window`` as (height, width, 3 or 4) uint8 rows top-down (``scale`` > 1:
+    rendered again in scale x scale tiles)."""
+    grab = vtkWindowToImageFilter()
+    grab.SetInput(render_window)
+    grab.SetScale(scale)
+    grab.FixBoundaryOn()
+    grab.ShouldRerenderOff()
+    if transparent:
+        grab.SetInputBufferTypeToRGBA()
+    else:
+        grab.SetInputBufferTypeToRGB()
+    grab.ReadFrontBufferOn()
+    grab.Update()
+    if scale > 1:  # the tiled capture leaves its last tile in the window
+        render_window.Render()
+    image = grab.GetOutput()
+    width, height, _ = image.GetDimensions()
+    pixels = vtk_to_numpy(image.GetPointData().GetScalars())
+    return np.ascontiguousarray(pixels.reshape(height, width, -1)[::-1])
 
-    def __init__(self, plotter: pv.Plotter, model: SceneModel, settings: RenderSettings = RenderSettings()):
+
+class OffscreenStage:
+    """An off-screen VTK render window with one renderer and PyVista's default lights (the light kit).
+
+    Offers what :class:`SceneRenderer` uses of a PyVista plotter, without importing PyVista.
+    """
+
+    off_screen = True
+
+    def __init__(self, size: tuple[int, int]):
+        prefer_headless_vtk()
+        self.renderer = vtkRenderer()
+        self.renderer.AutomaticLightCreationOff()
+        vtkLightKit().AddLightsToRenderer(self.renderer)
+        lights = self.renderer.GetLights()
+        for index in range(lights.GetNumberOfItems()):
+            # PyVista keeps light colours as 8-bit colours: the same here, so a picture and the
+            # viewer's window (a PyVista plotter) are lit alike to the last bit.
+            light = lights.GetItemAsObject(index)
+            rgb = tuple(round(c * 255.0) / 255.0 for c in light.GetDiffuseColor())
+            light.SetDiffuseColor(rgb)
+            light.SetSpecularColor(rgb)
+        self.renderer.LightFollowCameraOn()
+        self.render_window = vtkRenderWindow()
+        self.render_window.SetMultiSamples(0)  # supersampled instead: see SceneRenderer.screenshot
+        self.render_window.SetOffScreenRendering(1)
+        self.render_window.AddRenderer(self.renderer)
+        self.render_window.SetSize(*size)
+
+    actor_type = vtkActor
+
+    @property
+    def camera(self) -> Any:
+        return self.renderer.GetActiveCamera()
+
+    def add_actor(self, actor: vtkActor, *, name: str = "", reset_camera: bool = False, render: bool = False,
+                  pickable: bool = True) -> None:
+        """Add ``actor`` (PyVista's signature; the name, camera and render arguments are not needed here)."""
+        actor.SetPickable(pickable)
+        self.renderer.AddActor(actor)
+
+    def remove_actor(self, actor: vtkActor, *, render: bool = False) -> None:
+        self.renderer.RemoveActor(actor)
+
+    @property
+    def window_size(self) -> tuple[int, int]:
+        return tuple(self.render_window.GetSize())
+
+    def render(self) -> None:
+        self.render_window.Render()
+
+    def close(self) -> None:
+        """Free the window's graphics resources."""
+        if self.render_window is not None:
+            self.render_window.Finalize()
+            self.render_window = None
+
+
+class SceneRenderer:
+    """Applies a scene model to a stage (an :class:`OffscreenStage` or a PyVista plotter); holds it,
+    never subclasses it."""
+
+    def __init__(self, plotter: Any, model: SceneModel, settings: RenderSettings = RenderSettings()):
         self.plotter = plotter
+        # A PyVista plotter (the viewer's window, a notebook's view) gets PyVista's actors: vtkActors
+        # that notebook users can also handle the PyVista way (``actor.prop``, ``actor.visibility``).
+        self._actor_type = getattr(plotter, "actor_type", None) or _pyvista_actor_type()
         self.model = model
         self.settings = settings
         self.view_name: str | None = None
-        self._meshes: dict[str, pv.PolyData] = {}
-        self._actors: dict[str, pv.Actor] = {}
+        self._meshes: dict[str, vtkPolyData] = {}
+        self._actors: dict[str, vtkActor] = {}
         # A window shows every change at once; an off-screen plotter renders only for a screenshot.
         self._live = not getattr(plotter, "off_screen", False)
         self.moving = False
@@ -107,10 +285,10 @@ class SceneRenderer:
         # Per structure: coarse mesh, its mapper, the full mesh's MTime it last copied, the full mapper.
         self._lod: dict[str, tuple[vtkPolyData, vtkPolyDataMapper, int, Any]] = {}
         self._silhouettes: dict[str, Any] = {}
-        self._ghosts: dict[str, pv.Actor] = {}
-        self._skin: pv.Actor | None = None
+        self._ghosts: dict[str, vtkActor] = {}
+        self._skin: vtkActor | None = None
         self._outline: tuple[str, Any] | None = None  # (structure id, silhouette actor) of the highlight
-        plotter.set_background(settings.background)
+        plotter.renderer.SetBackground(_rgb(settings.background))
         plotter.renderer.SetUseDepthPeeling(False)
         plotter.renderer.SetMaximumNumberOfPeels(4)
         # Stop peeling when under 10% of pixels change: halves the cost on a CPU renderer.
@@ -121,6 +299,7 @@ class SceneRenderer:
         self._connect()
         self._sync_ghosts(model.atrophy)
         self._sync_skin()
+        self._apply_outline()  # the model may be highlighted before this renderer was made
         self._update_depth_peeling()
         self.set_view(DEFAULT_VIEW)
 
@@ -128,24 +307,23 @@ class SceneRenderer:
     def _add(self, sid: str) -> None:
         data = self.model.atlas.meshes[sid]
         vertices = self.model.vertices(sid)
-        mesh = pv.PolyData(vertices.copy(), _faces_to_vtk(data.faces))
-        # A copy: the mesh shares its arrays with VTK, and geometry changes write into them.
-        mesh.point_data["Normals"] = self._normals(sid, vertices).copy()
-        mesh.point_data.active_normals_name = "Normals"
-        flat = self.settings.lighting == "flat"
-        actor = self.plotter.add_mesh(
-            mesh, color=self.model.colour(sid), lighting=not flat, smooth_shading=False,
-            specular=0.0 if flat else self.settings.specular, specular_power=20.0,
-            name=sid, pickable=True, reset_camera=False, render=False,
-        )
-        if not flat:
-            actor.prop.interpolation = "gouraud"
-            if self.model.atlas.structure(sid).kind == "bone":
-                actor.prop.specular = 0.1
+        # The mesh owns copies of the points and normals: geometry changes write into them.
+        mesh = _surface(vertices, data.faces, self._normals(sid, vertices))
+        if self.settings.lighting == "flat":
+            actor = _surface_actor(self._actor_type, mesh, self.model.colour(sid), lighting=False, interpolation="flat",
+                                   specular_power=20.0)
+        else:
+            bone = self.model.atlas.structure(sid).kind == "bone"
+            actor = _surface_actor(self._actor_type, mesh, self.model.colour(sid), specular=0.1 if bone else self.settings.specular,
+                                   specular_power=20.0)
+        self.plotter.add_actor(actor, name=sid, reset_camera=False, render=False)
         self._meshes[sid] = mesh
         self._actors[sid] = actor
         if self.settings.silhouettes:
-            self._silhouettes[sid] = self.plotter.add_silhouette(mesh, color="#3a2a24", line_width=1.0)
+            self._silhouettes[sid] = _silhouette_actor(self._actor_type, mesh, self.plotter.renderer.GetActiveCamera(),
+                                                       SILHOUETTE_COLOUR, 1.0)
+            self.plotter.add_actor(self._silhouettes[sid], name=f"{sid} (silhouette)", reset_camera=False,
+                                   render=False, pickable=False)
         self._apply_visibility(sid)
         self._apply_opacity(sid)
         # The model may already be changed (atrophy, fat, highlight) when this renderer is made.
@@ -182,9 +360,10 @@ class SceneRenderer:
             from viewer.body import skin_surface
 
             vertices, faces = skin_surface(self.model.atlas)
-            self._skin = self.plotter.add_mesh(pv.PolyData(vertices, _faces_to_vtk(faces)), color=SKIN_COLOUR,
-                                               opacity=SKIN_OPACITY, smooth_shading=True, name="skin (generated)",
-                                               pickable=False, reset_camera=False, render=False)
+            self._skin = _surface_actor(self._actor_type, _smooth(_surface(vertices, faces)), SKIN_COLOUR,
+                                        opacity=SKIN_OPACITY, interpolation="phong")
+            self.plotter.add_actor(self._skin, name="skin (generated)", reset_camera=False, render=False,
+                                   pickable=False)
             self._update_depth_peeling()
         elif not self.model.skin and self._skin is not None:
             self.plotter.remove_actor(self._skin, render=False)
@@ -209,12 +388,13 @@ class SceneRenderer:
             data = self.model.atlas.meshes[sid]
             # A hair outside the healthy surface, so it does not flicker where the muscle kept its shape.
             normals = atlas.normals(sid)
-            ghost = pv.PolyData(data.vertices + GHOST_OFFSET * normals, _faces_to_vtk(data.faces))
-            self._ghosts[sid] = self.plotter.add_mesh(ghost, color=GHOST_COLOUR, opacity=GHOST_OPACITY,
-                                                      smooth_shading=True, name=f"{sid} (healthy ghost)",
-                                                      pickable=False, reset_camera=False, render=False)
+            ghost = _smooth(_surface(data.vertices + GHOST_OFFSET * normals, data.faces))
+            self._ghosts[sid] = _surface_actor(self._actor_type, ghost, GHOST_COLOUR, opacity=GHOST_OPACITY,
+                                               interpolation="phong")
+            self.plotter.add_actor(self._ghosts[sid], name=f"{sid} (healthy ghost)", reset_camera=False,
+                                   render=False, pickable=False)
         for sid, actor in self._ghosts.items():
-            actor.visibility = self.model.is_visible(sid)
+            actor.SetVisibility(self.model.is_visible(sid))
         self._update_depth_peeling()
 
     def _on_opacity(self, ids: tuple[str, ...]) -> None:
@@ -232,8 +412,10 @@ class SceneRenderer:
         for sid in ids:
             vertices = self.model.vertices(sid)
             mesh = self._meshes[sid]
-            mesh.points[:] = vertices
-            mesh.point_data["Normals"][:] = self._normals(sid, vertices)
+            points_of(mesh)[:] = vertices
+            vtk_to_numpy(mesh.GetPointData().GetNormals())[:] = self._normals(sid, vertices)
+            mesh.GetPoints().Modified()
+            mesh.GetPointData().GetNormals().Modified()
             mesh.Modified()
         self._render()
 
@@ -256,36 +438,36 @@ class SceneRenderer:
             self.plotter.remove_actor(self._outline[1], render=False)
             self._outline = None
         if sid is not None and self._outline is None:
-            actor = self.plotter.add_silhouette(self._meshes[sid], color=self.settings.highlight_colour,
-                                                line_width=3.0)
+            actor = _silhouette_actor(self._actor_type, self._meshes[sid], self.plotter.renderer.GetActiveCamera(),
+                                      self.settings.highlight_colour, 3.0)
             # Pull the outline toward the camera so the surface it outlines does not hide half of it.
-            actor.mapper.SetResolveCoincidentTopologyToPolygonOffset()
-            actor.mapper.SetRelativeCoincidentTopologyLineOffsetParameters(-2.0, -200.0)
-            actor.SetPickable(False)
+            actor.GetMapper().SetResolveCoincidentTopologyToPolygonOffset()
+            actor.GetMapper().SetRelativeCoincidentTopologyLineOffsetParameters(-2.0, -200.0)
+            self.plotter.add_actor(actor, name="highlight outline", reset_camera=False, render=False, pickable=False)
             self._outline = (sid, actor)
         if self._outline is not None:
-            self._outline[1].visibility = self.model.is_visible(sid)
+            self._outline[1].SetVisibility(self.model.is_visible(sid))
 
     def _apply_visibility(self, sid: str) -> None:
         visible = self.model.is_visible(sid)
-        self._actors[sid].visibility = visible
+        self._actors[sid].SetVisibility(visible)
         if sid in self._ghosts:
-            self._ghosts[sid].visibility = visible
+            self._ghosts[sid].SetVisibility(visible)
         if sid in self._silhouettes:
-            self._silhouettes[sid].visibility = visible
+            self._silhouettes[sid].SetVisibility(visible)
         if self._outline is not None and self._outline[0] == sid:
-            self._outline[1].visibility = visible
+            self._outline[1].SetVisibility(visible)
 
     def _apply_opacity(self, sid: str) -> None:
-        self._actors[sid].prop.opacity = self.model.opacity(sid)
+        self._actors[sid].GetProperty().SetOpacity(self.model.opacity(sid))
 
     def _apply_colour(self, sid: str) -> None:
         highlighted = sid == self.model.highlight
         colour = self._highlighted(np.array(parse_colour("colour", self.model.colour(sid))), highlighted)
         actor = self._actors[sid]
-        actor.prop.color = tuple(colour)
+        actor.GetProperty().SetColor(tuple(float(c) for c in np.round(colour * 255.0) / 255.0))  # 8-bit, as drawn
         if self.settings.lighting != "flat":
-            actor.prop.ambient = 0.1 if highlighted else 0.0
+            actor.GetProperty().SetAmbient(0.1 if highlighted else 0.0)
         self._apply_vertex_colours(sid)
 
     def _apply_vertex_colours(self, sid: str) -> None:
@@ -296,8 +478,7 @@ class SceneRenderer:
             return
         # No tint over per-vertex colours: they carry meaning (fat yellow where the muscle wastes),
         # so a highlighted wasted muscle is marked by its outline and keeps its true colours.
-        rgb = np.round(colours * 255.0).astype(np.uint8)
-        self._meshes[sid].point_data[_VERTEX_COLOURS] = rgb
+        _set_point_array(self._meshes[sid], _VERTEX_COLOURS, np.round(colours * 255.0).astype(np.uint8))
         mapper.SetScalarModeToUsePointFieldData()
         mapper.SelectColorArray(_VERTEX_COLOURS)
         mapper.SetColorModeToDirectScalars()
@@ -381,10 +562,10 @@ class SceneRenderer:
         return mapper
 
     # -- queries -------------------------------------------------------------------------------
-    def actor(self, sid: str) -> pv.Actor:
+    def actor(self, sid: str) -> vtkActor:
         return self._actors[sid]
 
-    def polydata(self, sid: str) -> pv.PolyData:
+    def polydata(self, sid: str) -> vtkPolyData:
         """The displayed mesh of a structure (shared with its actor; do not modify)."""
         return self._meshes[sid]
 
@@ -406,14 +587,10 @@ class SceneRenderer:
         self.view_name = preset.name
         points = self._visible_points()
         centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
-        width, height = self.plotter.window_size
+        width, height = self.plotter.render_window.GetSize()
         distance = fit_distance(points, centre, preset, self.settings.view_angle, width / height)
-        camera = self.plotter.camera
-        camera.focal_point = tuple(centre)
-        camera.position = tuple(centre + distance * np.asarray(preset.direction))
-        camera.up = preset.up
-        camera.view_angle = self.settings.view_angle
-        self.plotter.renderer.ResetCameraClippingRange()
+        self._place_camera(Camera(tuple(centre + distance * np.asarray(preset.direction)), tuple(centre),
+                                  preset.up, self.settings.view_angle))
 
     def _visible_points(self) -> np.ndarray:
         ids = self.model.visible_ids() or self.model.atlas.structure_ids
@@ -422,24 +599,38 @@ class SceneRenderer:
 
     @property
     def camera(self) -> Camera:
-        cam = self.plotter.camera
-        return Camera(tuple(cam.position), tuple(cam.focal_point), tuple(cam.up), float(cam.view_angle))
+        cam = self.plotter.renderer.GetActiveCamera()
+        return Camera(tuple(cam.GetPosition()), tuple(cam.GetFocalPoint()), tuple(cam.GetViewUp()),
+                      float(cam.GetViewAngle()))
 
     def set_camera(self, camera: Camera) -> None:
-        cam = self.plotter.camera
-        cam.position, cam.focal_point, cam.up = camera.position, camera.focal_point, camera.up
-        cam.view_angle = camera.view_angle
+        self._place_camera(camera, focal_first=False)
         self.view_name = None
-        self.plotter.renderer.ResetCameraClippingRange()
         self._render()
+
+    def _place_camera(self, camera: Camera, *, focal_first: bool = True) -> None:
+        cam = self.plotter.renderer.GetActiveCamera()
+        # The order of the calls decides the last bits of the view matrix: pictures stay identical.
+        if focal_first:
+            cam.SetFocalPoint(*camera.focal_point)
+            cam.SetPosition(*camera.position)
+        else:
+            cam.SetPosition(*camera.position)
+            cam.SetFocalPoint(*camera.focal_point)
+        cam.SetViewUp(*camera.up)
+        cam.SetViewAngle(camera.view_angle)
+        if hasattr(cam, "is_set"):
+            cam.is_set = True  # a PyVista plotter would otherwise re-frame on its first show()
+        self.plotter.renderer.ResetCameraClippingRange()
 
     def world_to_pixels(self, points: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """Project (n, 3) mm points to (n, 2) pixel positions (x right, y down) in a picture of ``size``.
 
         ``size`` defaults to the current window size; the camera is the current one.
         """
-        width, height = size or tuple(self.plotter.window_size)
-        matrix = self.plotter.camera.GetCompositeProjectionTransformMatrix(width / height, -1.0, 1.0)
+        width, height = size or tuple(self.plotter.render_window.GetSize())
+        camera = self.plotter.renderer.GetActiveCamera()
+        matrix = camera.GetCompositeProjectionTransformMatrix(width / height, -1.0, 1.0)
         m = np.array([[matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
         homogeneous = np.column_stack([np.asarray(points, dtype=float), np.ones(len(points))]) @ m.T
         ndc = homogeneous[:, :2] / homogeneous[:, 3:4]
@@ -466,9 +657,10 @@ class SceneRenderer:
         if self.view_name is not None:
             self._frame_view(self.view_name)
         self.plotter.renderer.ResetCameraClippingRange()
-        self.plotter.render()  # a no-op before the plotter's first picture, which pyvista renders itself
-        image = self.plotter.screenshot(transparent_background=transparent, return_img=True, scale=tiles)
-        return _downsample(np.asarray(image), (width, height))
+        if tiles == 1:  # a tiled picture is drawn tile by tile while it is read
+            self.plotter.render_window.Render()
+        return _downsample(read_pixels(self.plotter.render_window, transparent=transparent, scale=tiles),
+                           (width, height))
 
 
 def _downsample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -483,20 +675,9 @@ def _downsample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized)
 
 
-def cpu_friendly_theme() -> pv.themes.Theme:
-    """PyVista's theme without multisampling, which costs a CPU renderer about 4x per frame.
-
-    Exports are anti-aliased by supersampling instead (see :meth:`SceneRenderer.screenshot`).
-    """
-    theme = pv.themes.DocumentTheme()
-    theme.multi_samples = 0
-    return theme
-
-
-def offscreen_plotter(size: tuple[int, int] = (1200, 900)) -> pv.Plotter:
-    """A plotter that renders without a display (EGL/OSMesa)."""
-    prefer_headless_vtk()
-    return pv.Plotter(off_screen=True, window_size=list(size), theme=cpu_friendly_theme())
+def offscreen_plotter(size: tuple[int, int] = (1200, 900)) -> OffscreenStage:
+    """A stage that renders without a display (EGL, or an off-screen X buffer when there is one)."""
+    return OffscreenStage(size)
 
 
 def render_image(model: SceneModel, size: tuple[int, int], *, view: str | None = DEFAULT_VIEW,
@@ -516,10 +697,15 @@ def render_image(model: SceneModel, size: tuple[int, int], *, view: str | None =
         plotter.close()
 
 
-def notebook_plotter(size: tuple[int, int] = (960, 720)) -> pv.Plotter:
-    """A plotter for a Jupyter notebook (shown with PyVista's trame backend).
+def notebook_plotter(size: tuple[int, int] = (960, 720)) -> Any:
+    """A PyVista plotter for a Jupyter notebook (shown with PyVista's trame backend).
 
     Off-screen: the kernel renders for the browser (server-side rendering) and may have no display.
+    Without multisampling, which costs a CPU renderer about 4x per frame.
     """
+    import pyvista as pv
+
     prefer_headless_vtk()
-    return pv.Plotter(notebook=True, off_screen=True, window_size=list(size), theme=cpu_friendly_theme())
+    theme = pv.themes.DocumentTheme()
+    theme.multi_samples = 0
+    return pv.Plotter(notebook=True, off_screen=True, window_size=list(size), theme=theme)
