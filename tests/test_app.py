@@ -390,6 +390,14 @@ def test_cli_without_window_imports_no_qt():
     assert result.stdout.strip() == "[]", result.stderr
 
 
+def test_the_viewer_window_loads_no_scipy_until_labels_are_asked_for():
+    # scipy.ndimage (label anchors) costs about 0.4 s of the viewer's start; the first frame needs none.
+    code = ("import sys; import viewer.app.window; "
+            "print(sorted(m for m in ('scipy', 'trimesh') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
 def test_view_on_an_unreachable_display_is_one_line_exit_2(fixture_atlas_dir):
     # DISPLAY names an X server that is not there (an SSH session without -X, a stale variable).
     env = {**os.environ, "DISPLAY": ":987", "QT_QPA_PLATFORM": "xcb"}
