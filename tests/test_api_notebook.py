@@ -211,23 +211,33 @@ class Browser:
             time.sleep(0.1)
         port = int(port_file.read_text().splitlines()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=30) as response:
-            page = next(t for t in json.loads(response.read()) if t["type"] == "page")
+            pages = [t for t in json.loads(response.read()) if t["type"] == "page"]
+        # Chromium may list a new-tab page first: prefer the page showing ``url``, else send one there.
+        page = next((t for t in pages if t["url"].startswith(url)), pages[0])
         self.socket = websocket.create_connection(page["webSocketDebuggerUrl"], suppress_origin=True, timeout=30)
         self.calls = 0
+        if not page["url"].startswith(url):
+            self.call("Page.navigate", {"url": url})
 
-    def screenshot(self) -> np.ndarray | None:
-        """The page as shown now, or None when the browser did not answer in time (asked again later)."""
+    def call(self, method: str, params: dict) -> dict | None:
+        """Send a DevTools command; its result, or None when the browser did not answer in time."""
         self.calls += 1
-        self.socket.send(json.dumps({"id": self.calls, "method": "Page.captureScreenshot",
-                                     "params": {"format": "png"}}))
+        self.socket.send(json.dumps({"id": self.calls, "method": method, "params": params}))
         try:
             while True:
                 message = json.loads(self.socket.recv())
                 if message.get("id") == self.calls:
-                    data = base64.b64decode(message["result"]["data"])
-                    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+                    return message.get("result", {})
         except websocket.WebSocketTimeoutException:
             return None
+
+    def screenshot(self) -> np.ndarray | None:
+        """The page as shown now, or None when the browser did not answer in time (asked again later)."""
+        result = self.call("Page.captureScreenshot", {"format": "png"})
+        if result is None:
+            return None
+        data = base64.b64decode(result["data"])
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
 
     def wait_for(self, seen, patience_s: float = 300.0) -> np.ndarray:
         """The first screenshot for which ``seen(pixels)`` holds, or the last one once patience runs out.
