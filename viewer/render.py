@@ -657,7 +657,7 @@ class SceneRenderer:
         if self.view_name is not None:
             self._frame_view(self.view_name)
         self.plotter.renderer.ResetCameraClippingRange()
-        if tiles == 1:  # a tiled picture is drawn tile by tile while it is read
+        if tiles == 1:  # a tiled picture is drawn tile by tile as it is read
             self.plotter.render_window.Render()
         return _downsample(read_pixels(self.plotter.render_window, transparent=transparent, scale=tiles),
                            (width, height))
