@@ -363,10 +363,10 @@ class SceneRenderer:
     def _draw_front_to_back(self, moving: bool) -> None:
         """While moving, draw the structures nearest the camera first; on stop, the order they were added in.
 
-        A CPU renderer tests depth before shading, so what is drawn behind a surface already drawn
-        costs little: the superficial muscles first saves about a tenth of a moving frame (measured on llvmpipe). Where two surfaces
-        touch at exactly the same depth the order decides the pixel, so a still picture is always drawn
-        in the original order.
+        A CPU renderer tests depth before shading, so what lies behind a surface already drawn costs
+        little: drawing the superficial muscles first saves about a tenth of a moving frame on llvmpipe.
+        Where two surfaces touch at exactly the same depth the order decides the pixel, so a still
+        picture is always drawn in the original order.
         """
         renderer = self.plotter.renderer
         props = renderer.GetViewProps()
