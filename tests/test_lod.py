@@ -94,3 +94,35 @@ def test_back_faces_of_closed_opaque_surfaces_are_skipped_only_while_moving(real
     finally:
         renderer.close()
         plotter.close()
+
+
+def test_moving_draws_the_nearest_opaque_structures_first_and_the_still_picture_keeps_its_order(real_atlas):
+    model = SceneModel(real_atlas)
+    model.set_opacity("trapezius_left", 0.5)
+    plotter = offscreen_plotter((64, 64))
+    renderer = SceneRenderer(plotter, model)
+    try:
+        renderer.set_view("posterior")
+        props = plotter.renderer.GetViewProps()
+
+        def order() -> list:
+            return [props.GetItemAsObject(i) for i in range(props.GetNumberOfItems())]
+
+        still_order = order()
+        # The reference is a second picture: after other GUI tests in the same process, the very first
+        # depth-peeled picture of a new off-screen plotter can differ (also without any move).
+        renderer.screenshot((240, 320))
+        still = renderer.screenshot((240, 320))
+        renderer.set_moving(True)
+        moving = [renderer.structure_of_actor(p) for p in order()]
+        # Seen from behind, the superficial back muscles come before the deep ones and the spine.
+        assert moving.index("latissimus_dorsi_left") < moving.index("multifidus_left") < moving.index("sacrum")
+        # A see-through muscle blends in the order it was added: after every opaque surface.
+        assert moving.index("trapezius_left") > moving.index("sacrum")
+        assert not plotter.renderer.GetUseOIT()
+        renderer.set_moving(False)
+        assert order() == still_order and plotter.renderer.GetUseOIT()
+        assert np.array_equal(renderer.screenshot((240, 320)), still)
+    finally:
+        renderer.close()
+        plotter.close()

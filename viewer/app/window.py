@@ -38,6 +38,7 @@ from viewer.app.picking import StructurePicker
 from viewer.app.quiz_panel import QuizPanel
 from viewer.app.scenario_card import ScenarioCard
 from viewer.app.undo import UndoRecorder
+from viewer.app.view3d import View3D
 from viewer.app.warmup import Warmer, warm_atrophy, warm_viewer
 from viewer.atlas import credit_lines, load_atlas
 from viewer.atlases import list_atlases, resolve_atlas
@@ -100,8 +101,8 @@ class MainWindow(QMainWindow):
         self.undo = UndoRecorder(model, self.undo_stack)
 
         # No multisampling: on a CPU renderer (llvmpipe) 4x MSAA makes every frame about 3x slower;
-        # exports stay anti-aliased by supersampling.
-        self.plotter = QtInteractor(self, auto_update=False, multi_samples=0)
+        # exports stay anti-aliased by supersampling. View3D: fewer copies of each frame on the way to the screen.
+        self.plotter = View3D(self, auto_update=False, multi_samples=0)
         self.plotter.interactor.installEventFilter(self)  # VTK's own keys (w, s, 3, q...) would surprise
         self.render_scheduler = RenderScheduler(self.plotter)
         self.plotter.window_size = (900, 780)  # a size before the first show, for the first framing
