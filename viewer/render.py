@@ -285,6 +285,7 @@ class SceneRenderer:
         # Per structure: coarse mesh, its mapper, the full mesh's MTime it last copied, the full mapper.
         self._lod: dict[str, tuple[vtkPolyData, vtkPolyDataMapper, int, Any]] = {}
         self._silhouettes: dict[str, Any] = {}
+        self._still_order: list[Any] | None = None  # the props' drawing order before the camera moved
         self._ghosts: dict[str, vtkActor] = {}
         self._skin: vtkActor | None = None
         self._outline: tuple[str, Any] | None = None  # (structure id, silhouette actor) of the highlight
@@ -558,13 +559,13 @@ class SceneRenderer:
             eye, direction = np.array(camera.GetPosition()), np.array(camera.GetDirectionOfProjection())
             # Opaque structures only, by the depth of their nearest point (every 16th vertex is plenty);
             # translucent ones blend, and keep the order they blend in.
-            nearest = {id(actor): float(((self._meshes[sid].points[::16] - eye) @ direction).min())
+            nearest = {id(actor): float(((points_of(self._meshes[sid])[::16] - eye) @ direction).min())
                        for sid, actor in self._actors.items()
-                       if actor.GetProperty().GetOpacity() >= 1.0 and self._meshes[sid].n_points}
+                       if actor.GetProperty().GetOpacity() >= 1.0 and self._meshes[sid].GetNumberOfPoints()}
             order = sorted((p for p in current if id(p) in nearest), key=lambda p: nearest[id(p)])
             order += [p for p in current if id(p) not in nearest]
         else:
-            still, self._still_order = getattr(self, "_still_order", None), None
+            still, self._still_order = self._still_order, None
             if still is None:
                 return
             present = set(map(id, current))  # a prop added or removed meanwhile stays added or removed
