@@ -73,6 +73,19 @@ def test_a_corrupt_cache_file_is_ignored_and_replaced(tmp_path):
     assert MeshCache(path).derived(mesh.digest, "normals", lambda: None) is not None
 
 
+def test_an_array_damaged_inside_the_cache_file_is_computed_again(tmp_path):
+    # Arrays are read from the file when first asked for: damage found then counts as a miss.
+    path = tmp_path / "cache.npz"
+    np.savez(path, format=np.array(1), **{"abc.normals": np.arange(6.0), "abc.lod": np.arange(9)})
+    data = bytearray(path.read_bytes())
+    start = data.rindex(b"\x93NUMPY")  # the last array written: the level of detail
+    data[start:start + 6] = b"NOTNPY"
+    path.write_bytes(bytes(data))
+    cache = MeshCache(path)
+    assert np.array_equal(cache.derived("abc", "normals", lambda: None), np.arange(6.0))
+    assert np.array_equal(cache.derived("abc", "lod", lambda: np.array([7])), [7])
+
+
 def test_meshes_made_in_memory_are_never_cached():
     cache = MeshCache(None)
     calls = []

@@ -18,6 +18,7 @@ import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class MeshCache:
     def __init__(self, path: Path | None = None):
         self.path = path
         self._entries: dict[str, np.ndarray] = {}
-        self._stored: dict[str, np.ndarray] | None = None  # what the file held, read on first use
+        self._stored: _StoredArrays | None = None  # what the file holds, each array read on first use
         self._used: set[str] = set()  # digests asked for: entries of other digests are dropped on save
         self._dirty = False
         self._lock = threading.RLock()
@@ -95,7 +96,7 @@ class MeshCache:
         with self._lock:
             if not self._dirty or self.path is None:
                 return
-            entries = {**self._stored_entries(), **self._entries}
+            entries = {**self._stored_entries().read_all(), **self._entries}
             keep = {key: value for key, value in entries.items() if key.split(".", 1)[0] in self._used}
             self._dirty = False
         keep["format"] = np.array(CACHE_FORMAT)
@@ -111,20 +112,50 @@ class MeshCache:
         except OSError:
             Path(temporary).unlink(missing_ok=True)
 
-    def _stored_entries(self) -> dict[str, np.ndarray]:
+    def _stored_entries(self) -> _StoredArrays:
         if self._stored is None:
-            self._stored = _read_cache_file(self.path)
+            self._stored = _StoredArrays(self.path)
         return self._stored
 
 
-def _read_cache_file(path: Path | None) -> dict[str, np.ndarray]:
-    """The arrays of a cache file (all of them: each is needed for one mesh), or {} if unusable."""
-    if path is None or not path.is_file():
-        return {}
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            if "format" not in stored.files or int(stored["format"]) != CACHE_FORMAT:
-                return {}
-            return {name: stored[name] for name in stored.files if name != "format"}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        return {}
+_UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, EOFError)
+
+
+class _StoredArrays:
+    """The arrays of a cache file, each read when first asked for (a picture needs the normals, not
+    the levels of detail of the live view); empty if the file is missing or unusable."""
+
+    def __init__(self, path: Path | None):
+        self._arrays: dict[str, np.ndarray] = {}
+        self._file: Any = None
+        if path is None or not path.is_file():
+            return
+        try:
+            stored = np.load(path, allow_pickle=False)
+        except _UNREADABLE:
+            return
+        try:
+            if "format" in stored.files and int(stored["format"]) == CACHE_FORMAT:
+                self._file = stored
+                return
+        except _UNREADABLE:
+            pass
+        stored.close()
+
+    def get(self, key: str) -> np.ndarray | None:
+        if key not in self._arrays and self._file is not None and key in self._file.files:
+            try:
+                self._arrays[key] = self._file[key]
+            except _UNREADABLE:
+                return None
+        return self._arrays.get(key)
+
+    def read_all(self) -> dict[str, np.ndarray]:
+        """Every array (the file is closed afterwards: it is about to be replaced)."""
+        if self._file is not None:
+            for key in self._file.files:
+                if key != "format":
+                    self.get(key)
+            self._file.close()
+            self._file = None
+        return dict(self._arrays)

@@ -185,9 +185,10 @@ def _copy_colouring(source, target) -> None:
     target.SetInterpolateScalarsBeforeMapping(source.GetInterpolateScalarsBeforeMapping())
 
 
-def read_pixels(render_window: Any, *, transparent: bool = False, scale: int = 1) -> np.ndarray:
+def read_pixels(render_window: Any, *, transparent: bool = False, scale: int = 1,
+                size: tuple[int, int] | None = None) -> np.ndarray:
     """The picture in ``render_window`` as (height, width, 3 or 4) uint8 rows top-down (``scale`` > 1:
-    rendered again in scale x scale tiles)."""
+    rendered again in scale x scale tiles), resized to ``size`` (w, h) by area averaging if given."""
     grab = vtkWindowToImageFilter()
     grab.SetInput(render_window)
     grab.SetScale(scale)
@@ -203,8 +204,15 @@ def read_pixels(render_window: Any, *, transparent: bool = False, scale: int = 1
         render_window.Render()
     image = grab.GetOutput()
     width, height, _ = image.GetDimensions()
-    pixels = vtk_to_numpy(image.GetPointData().GetScalars())
-    return np.ascontiguousarray(pixels.reshape(height, width, -1)[::-1])
+    bottom_up = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)
+    if size is None or tuple(size) == (width, height):
+        return np.ascontiguousarray(bottom_up[::-1])
+    from PIL import Image
+
+    # Pillow reads VTK's bottom-up rows in place (orientation -1): no flipped copy of the big picture.
+    mode = "RGBA" if bottom_up.shape[2] == 4 else "RGB"
+    picture = Image.frombuffer(mode, (width, height), bottom_up, "raw", mode, 0, -1)
+    return np.asarray(picture.resize(tuple(size), Image.Resampling.BOX))
 
 
 class OffscreenStage:
@@ -698,20 +706,7 @@ class SceneRenderer:
         self.plotter.renderer.ResetCameraClippingRange()
         if tiles == 1:  # a tiled picture is drawn tile by tile as it is read
             self.plotter.render_window.Render()
-        return _downsample(read_pixels(self.plotter.render_window, transparent=transparent, scale=tiles),
-                           (width, height))
-
-
-def _downsample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize ``image`` to exactly ``size`` (w, h) with area averaging (box filter)."""
-    height, width = image.shape[:2]
-    if (width, height) == tuple(size):
-        return np.ascontiguousarray(image)
-    from PIL import Image
-
-    mode = "RGBA" if image.shape[2] == 4 else "RGB"
-    resized = Image.fromarray(np.ascontiguousarray(image), mode).resize(size, Image.Resampling.BOX)
-    return np.asarray(resized)
+        return read_pixels(self.plotter.render_window, transparent=transparent, scale=tiles, size=(width, height))
 
 
 def offscreen_plotter(size: tuple[int, int] = (1200, 900)) -> OffscreenStage:
