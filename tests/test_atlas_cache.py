@@ -110,3 +110,26 @@ def test_an_unwritable_cache_folder_only_makes_loading_slower(tmp_path):
     value = cache.derived("abc", "normals", lambda: np.ones(3))
     cache.save()  # no error
     assert np.array_equal(value, np.ones(3)) and not (blocker / "atlases").exists()
+
+
+_FORKED: dict[str, MeshCache] = {}  # set in the parent before forking, as viewer.figures.parallel does
+
+
+def _read_every_array(keys: list[str]) -> bool:
+    cache = _FORKED["cache"]
+    return all(np.array_equal(cache.derived(key, "normals", lambda: None), np.full(20000, int(key)))
+               for key in keys)
+
+
+def test_forked_workers_read_the_cache_file_each_for_itself(tmp_path):
+    # `lesson --jobs` forks workers holding the parent's open cache file; their reads must not mix.
+    import multiprocessing
+
+    path = tmp_path / "cache.npz"
+    keys = [str(k) for k in range(1, 41)]
+    np.savez(path, format=np.array(1), **{f"{k}.normals": np.full(20000, int(k)) for k in keys})
+    _FORKED["cache"] = MeshCache(path)
+    assert _FORKED["cache"].derived("1", "normals", lambda: None) is not None  # open in the parent
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(_read_every_array, [keys[1:]] * 8)
+    assert all(results)

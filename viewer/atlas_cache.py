@@ -127,7 +127,9 @@ class _StoredArrays:
 
     def __init__(self, path: Path | None):
         self._arrays: dict[str, np.ndarray] = {}
+        self._path = path
         self._file: Any = None
+        self._pid = os.getpid()
         if path is None or not path.is_file():
             return
         try:
@@ -143,6 +145,14 @@ class _StoredArrays:
         stored.close()
 
     def get(self, key: str) -> np.ndarray | None:
+        if self._file is not None and os.getpid() != self._pid:
+            # A forked worker (``lesson --jobs``) shares the parent's file offset: reading through the
+            # same handle at once would mix their reads. Each process opens the file for itself.
+            self._pid = os.getpid()
+            try:
+                self._file = np.load(self._path, allow_pickle=False)
+            except _UNREADABLE:
+                self._file = None
         if key not in self._arrays and self._file is not None and key in self._file.files:
             try:
                 self._arrays[key] = self._file[key]
