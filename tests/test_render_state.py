@@ -87,8 +87,8 @@ def test_a_new_renderer_shows_the_deformed_geometry_and_highlight(fixture_atlas)
 
         assert not np.allclose(colour, parse_colour("colour", fixture_atlas.structure(sid).colour), atol=0.02)
         # ...and its blue outline, as when the highlight is set in the viewer. (Checked on the stage, not in
-        # pixels: run after the GUI soak test in one process, a new off-screen renderer draws no outline
-        # lines, a quirk not yet understood.)
+        # pixels: the suite's EGL pictures draw no wide lines once a Qt window has drawn through GLX in
+        # the same process; test_app checks the outline's pixels in an export as the viewer makes it.)
         actors = plotter.renderer.GetActors()
         outlines = [actors.GetItemAsObject(i) for i in range(actors.GetNumberOfItems())
                     if np.allclose(actors.GetItemAsObject(i).GetProperty().GetColor(),
@@ -159,7 +159,7 @@ def test_pictures_are_drawn_exactly_as_the_viewers_pyvista_plotter_draws_them(fi
         renderer = SceneRenderer(plotter, model, settings)
         try:
             renderer.set_view("posterolateral_left")
-            renderer.screenshot((240, 180))  # see the outline test: the first frame after Qt tests can differ
+            renderer.screenshot((240, 180))  # EGL after Qt's GLX windows: a first frame has differed
             return renderer.screenshot((240, 180))
         finally:
             renderer.close()
