@@ -222,6 +222,7 @@ class OffscreenStage:
     """
 
     off_screen = True
+    actor_type = vtkActor
 
     def __init__(self, size: tuple[int, int]):
         prefer_headless_vtk()
@@ -243,12 +244,6 @@ class OffscreenStage:
         self.render_window.AddRenderer(self.renderer)
         self.render_window.SetSize(*size)
 
-    actor_type = vtkActor
-
-    @property
-    def camera(self) -> Any:
-        return self.renderer.GetActiveCamera()
-
     def add_actor(self, actor: vtkActor, *, name: str = "", reset_camera: bool = False, render: bool = False,
                   pickable: bool = True) -> None:
         """Add ``actor`` (PyVista's signature; the name, camera and render arguments are not needed here)."""
@@ -257,13 +252,6 @@ class OffscreenStage:
 
     def remove_actor(self, actor: vtkActor, *, render: bool = False) -> None:
         self.renderer.RemoveActor(actor)
-
-    @property
-    def window_size(self) -> tuple[int, int]:
-        return tuple(self.render_window.GetSize())
-
-    def render(self) -> None:
-        self.render_window.Render()
 
     def close(self) -> None:
         """Free the window's graphics resources."""
@@ -651,19 +639,14 @@ class SceneRenderer:
                       float(cam.GetViewAngle()))
 
     def set_camera(self, camera: Camera) -> None:
-        self._place_camera(camera, focal_first=False)
+        self._place_camera(camera)
         self.view_name = None
         self._render()
 
-    def _place_camera(self, camera: Camera, *, focal_first: bool = True) -> None:
+    def _place_camera(self, camera: Camera) -> None:
         cam = self.plotter.renderer.GetActiveCamera()
-        # The order of the calls decides the last bits of the view matrix: pictures stay identical.
-        if focal_first:
-            cam.SetFocalPoint(*camera.focal_point)
-            cam.SetPosition(*camera.position)
-        else:
-            cam.SetPosition(*camera.position)
-            cam.SetFocalPoint(*camera.focal_point)
+        cam.SetFocalPoint(*camera.focal_point)
+        cam.SetPosition(*camera.position)
         cam.SetViewUp(*camera.up)
         cam.SetViewAngle(camera.view_angle)
         if hasattr(cam, "is_set"):
