@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-# No EGL by default: pictures render through the X server pytest-xvfb starts, as the viewer's exports do
-# on a desktop. EGL pictures in a process where Qt has drawn through GLX lost wide lines and first frames.
+# Off-screen rendering without a display goes straight to EGL (llvmpipe on CI machines).
+if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fixture_atlas import make_atlas  # noqa: E402
